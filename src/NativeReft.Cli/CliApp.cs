@@ -1,0 +1,36 @@
+using System.CommandLine;
+using NativeReft.Cli.Commands;
+
+namespace NativeReft.Cli;
+
+/// <summary>
+/// The <c>nativereft</c> command: parses, runs one subcommand, and turns user errors (bad files, bad options)
+/// into one line on stderr and exit code 1; bugs still show their stack trace.
+/// </summary>
+public static class CliApp
+{
+    /// <summary>Runs the command line <paramref name="args"/>, writing to the given streams; returns the exit code.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("NativeReft: train and serve ReFT interventions on LLaMA models.")
+        {
+            GenerateCommand.Create(output, error),
+        };
+        var parsed = root.Parse(args);
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration
+            {
+                Output = output,
+                Error = error,
+                EnableDefaultExceptionHandler = false,
+            });
+        }
+        catch (Exception e) when (e is ModelFormatException or InputException)
+        {
+            output.Flush();
+            error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+return NativeReft.Cli.CliApp.Run(args, Console.Out, Console.Error);

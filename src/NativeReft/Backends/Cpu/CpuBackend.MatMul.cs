@@ -1,0 +1,40 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using NativeReft.Tensors;
+
+namespace NativeReft.Backends.Cpu;
+
+public sealed partial class CpuBackend<T>
+{
+    /// <inheritdoc />
+    public void MatMul(Tensor x, Tensor weight, Tensor output)
+    {
+        var a = Cast(x);
+        var w = Cast(weight);
+        var o = Cast(output);
+        int m = a.Rows, k = a.Columns, n = w.Rows;
+        if (w.Columns != k || o.Rows != m || o.Columns != n)
+        {
+            throw new ArgumentException($"matmul: x {a.ShapeText} times weight {w.ShapeText}^T does not fit output {o.ShapeText}");
+        }
+        T[] ad = a.Data, wd = w.Data, od = o.Data;
+        // Split over weight rows: each worker streams its own slice of W once and reuses it for every row of x,
+        // which is what decode (m = 1, memory bound) and prefill (m > 1) both want.
+        ParallelChunks(n, 2L * m * k, (start, end) =>
+        {
+            const int block = 16; // weight rows kept hot in L1/L2 while all of x passes over them
+            for (int j0 = start; j0 < end; j0 += block)
+            {
+                int j1 = Math.Min(end, j0 + block);
+                for (int i = 0; i < m; i++)
+                {
+                    ReadOnlySpan<T> xi = ad.AsSpan(i * k, k);
+                    Span<T> oi = od.AsSpan(i * n, n);
+                    for (int j = j0; j < j1; j++)
+                    {
+                        oi[j] = TensorPrimitives.Dot<T>(xi, wd.AsSpan(j * k, k));
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,243 @@
+using NativeReft.Backends;
+using NativeReft.IO;
+using NativeReft.Tensors;
+
+namespace NativeReft.Model;
+
+/// <summary>
+/// A frozen LLaMA decoder on a backend: embedding, then per layer
+/// h = x + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n) with n = rmsnorm(x), and
+/// x' = h + Wdown·(silu(Wgate·m) * Wup·m) with m = rmsnorm(h); then the final norm and the classifier.
+/// One code path serves the batched full-sequence forward (training, scoring) and KV-cached decoding.
+/// </summary>
+public sealed class LlamaModel : IDisposable
+{
+    private readonly LayerWeights[] layers;
+    private readonly Tensor embedding;   // (vocab, dim)
+    private readonly Tensor finalNorm;   // (dim)
+    private readonly Tensor classifier;  // (vocab, dim); the embedding itself when tied
+    private readonly Tensor ropeCos;     // (maxSeqLen, headSize / 2)
+    private readonly Tensor ropeSin;     // (maxSeqLen, headSize / 2)
+
+    private LlamaModel(LlamaConfig config, IBackend backend, Func<string, Tensor> weight)
+    {
+        config.Validate("model config");
+        Config = config;
+        Backend = backend;
+        embedding = weight(WeightNames.Embedding);
+        finalNorm = weight(WeightNames.FinalNorm);
+        classifier = config.TiedEmbeddings ? embedding : weight(WeightNames.Classifier);
+        layers = new LayerWeights[config.Layers];
+        for (int l = 0; l < config.Layers; l++)
+        {
+            layers[l] = new LayerWeights(
+                weight(WeightNames.AttentionNorm(l)), weight(WeightNames.Wq(l)), weight(WeightNames.Wk(l)),
+                weight(WeightNames.Wv(l)), weight(WeightNames.Wo(l)), weight(WeightNames.FfnNorm(l)),
+                weight(WeightNames.WGate(l)), weight(WeightNames.WUp(l)), weight(WeightNames.WDown(l)));
+        }
+        (ropeCos, ropeSin) = RopeTables(config, backend);
+    }
+
+    /// <summary>The model's shape and numerics.</summary>
+    public LlamaConfig Config { get; }
+
+    /// <summary>The backend holding the weights and running the ops.</summary>
+    public IBackend Backend { get; }
+
+    /// <summary>Copies a checkpoint's weights to <paramref name="backend"/>.</summary>
+    public static LlamaModel Load(Checkpoint checkpoint, IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        ArgumentNullException.ThrowIfNull(backend);
+        return new LlamaModel(checkpoint.Config, backend, name => backend.LoadWeight(checkpoint.Weights[name]));
+    }
+
+    /// <summary>Builds a model from in-memory weights named as in <see cref="WeightNames"/> (tests, tools).</summary>
+    public static LlamaModel FromWeights(LlamaConfig config, IReadOnlyDictionary<string, float[]> weights, IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(backend);
+        var shapes = WeightNames.Expected(config).ToDictionary(e => e.Name, e => e.Shape);
+        return new LlamaModel(config, backend, name =>
+        {
+            if (!weights.TryGetValue(name, out var data))
+            {
+                throw new ArgumentException($"missing weight '{name}'", nameof(weights));
+            }
+            return backend.Upload(data, shapes[name]);
+        });
+    }
+
+    /// <summary>A KV cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens.</summary>
+    public KvCache CreateCache(int batch = 1, int capacity = 0)
+    {
+        capacity = capacity > 0 ? capacity : Config.MaxSeqLen;
+        if (capacity > Config.MaxSeqLen)
+        {
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"the model supports at most {Config.MaxSeqLen} positions");
+        }
+        return new KvCache(Backend, Config, batch, capacity);
+    }
+
+    /// <summary>
+    /// Full-sequence forward of <paramref name="batch"/> sequences laid out as (batch, T) in
+    /// <paramref name="tokens"/>; returns logits (batch * T, vocab). <paramref name="attentionMask"/> (batch * T,
+    /// or empty for all true) marks real tokens: masked keys are never attended to, and positions count real
+    /// tokens only (HF's <c>cumsum(mask) - 1</c>), so left- and right-padded batches both work.
+    /// </summary>
+    public Tensor Forward(ReadOnlySpan<int> tokens, int batch, ReadOnlySpan<bool> attentionMask = default)
+    {
+        int seqLen = SequenceLength(tokens.Length, batch);
+        if (!attentionMask.IsEmpty && attentionMask.Length != tokens.Length)
+        {
+            throw new ArgumentException($"attention mask has {attentionMask.Length} entries for {tokens.Length} tokens", nameof(attentionMask));
+        }
+        var positions = new int[tokens.Length];
+        for (int b = 0; b < batch; b++)
+        {
+            int real = 0;
+            for (int t = 0; t < seqLen; t++)
+            {
+                int i = b * seqLen + t;
+                // Padding rows get position 0: they are never attended to and their outputs are ignored.
+                positions[i] = attentionMask.IsEmpty || attentionMask[i] ? real++ : 0;
+            }
+        }
+        using var hidden = Run(tokens, batch, seqLen, positions, cache: null, attentionMask);
+        return Logits(hidden);
+    }
+
+    /// <summary>
+    /// Appends (batch, T) tokens to <paramref name="cache"/> (prefill when T &gt; 1, a decode step when T = 1) and
+    /// returns the logits of each sequence's last new token, (batch, vocab).
+    /// </summary>
+    public Tensor Step(KvCache cache, ReadOnlySpan<int> tokens)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        int seqLen = SequenceLength(tokens.Length, cache.Batch);
+        if (cache.Length + seqLen > cache.Capacity)
+        {
+            throw new InvalidOperationException($"the KV cache holds {cache.Capacity} positions; {cache.Length} used, {seqLen} more requested");
+        }
+        var positions = new int[tokens.Length];
+        for (int i = 0; i < positions.Length; i++)
+        {
+            positions[i] = cache.Length + i % seqLen;
+        }
+        using var hidden = Run(tokens, cache.Batch, seqLen, positions, cache, default);
+        cache.Length += seqLen;
+        if (seqLen == 1)
+        {
+            return Logits(hidden);
+        }
+        var lastRows = new int[cache.Batch];
+        for (int b = 0; b < lastRows.Length; b++)
+        {
+            lastRows[b] = b * seqLen + seqLen - 1;
+        }
+        using var last = Backend.Zeros(cache.Batch, Config.Dim);
+        Backend.Embedding(hidden, lastRows, last); // a row gather
+        return Logits(last);
+    }
+
+    /// <summary>Runs the decoder layers and the final norm; returns (batch * seqLen, dim).</summary>
+    private Tensor Run(ReadOnlySpan<int> tokens, int batch, int seqLen, int[] positions, KvCache? cache, ReadOnlySpan<bool> mask)
+    {
+        var c = Config;
+        int rows = batch * seqLen;
+        var be = Backend;
+        var x = be.Zeros(rows, c.Dim);
+        using var norm = be.Zeros(rows, c.Dim);
+        using var q = be.Zeros(rows, c.QDim);
+        using var k = be.Zeros(rows, c.KvDim);
+        using var v = be.Zeros(rows, c.KvDim);
+        using var attention = be.Zeros(rows, c.QDim);
+        using var projected = be.Zeros(rows, c.Dim);
+        using var gate = be.Zeros(rows, c.HiddenDim);
+        using var up = be.Zeros(rows, c.HiddenDim);
+        int start = cache?.Length ?? 0;
+        var shape = new AttentionShape(batch, seqLen, start + seqLen, cache?.Capacity ?? seqLen, start,
+            c.Heads, c.KvHeads, c.HeadSize);
+
+        be.Embedding(embedding, tokens, x);
+        for (int l = 0; l < layers.Length; l++)
+        {
+            var w = layers[l];
+            be.RmsNorm(x, w.AttentionNorm, c.NormEps, norm);
+            be.MatMul(norm, w.Wq, q);
+            be.MatMul(norm, w.Wk, k);
+            be.MatMul(norm, w.Wv, v);
+            be.Rope(q, ropeCos, ropeSin, positions, c.Heads);
+            be.Rope(k, ropeCos, ropeSin, positions, c.KvHeads);
+            Tensor keys = k, values = v;
+            if (cache is not null)
+            {
+                be.CopyRows(k, cache.Keys[l], batch, cache.Capacity, start);
+                be.CopyRows(v, cache.Values[l], batch, cache.Capacity, start);
+                (keys, values) = (cache.Keys[l], cache.Values[l]);
+            }
+            be.Attention(q, keys, values, attention, shape, mask);
+            be.MatMul(attention, w.Wo, projected);
+            be.Add(x, projected, x);
+
+            be.RmsNorm(x, w.FfnNorm, c.NormEps, norm);
+            be.MatMul(norm, w.WGate, gate);
+            be.MatMul(norm, w.WUp, up);
+            be.SwiGlu(gate, up, gate);
+            be.MatMul(gate, w.WDown, projected);
+            be.Add(x, projected, x);
+        }
+        be.RmsNorm(x, finalNorm, c.NormEps, x);
+        return x;
+    }
+
+    private Tensor Logits(Tensor hidden)
+    {
+        var logits = Backend.Zeros(hidden.Rows, Config.VocabSize);
+        Backend.MatMul(hidden, classifier, logits);
+        return logits;
+    }
+
+    private static int SequenceLength(int tokens, int batch)
+    {
+        if (batch <= 0 || tokens == 0 || tokens % batch != 0)
+        {
+            throw new ArgumentException($"{tokens} tokens do not form {batch} sequences of equal length");
+        }
+        return tokens / batch;
+    }
+
+    // cos/sin of position * invFreq, in double before rounding so every backend starts from the same table.
+    private static (Tensor Cos, Tensor Sin) RopeTables(LlamaConfig config, IBackend backend)
+    {
+        double[] inv = config.RopeInverseFrequencies();
+        int half = inv.Length;
+        var cos = new float[config.MaxSeqLen * half];
+        var sin = new float[config.MaxSeqLen * half];
+        for (int p = 0; p < config.MaxSeqLen; p++)
+        {
+            for (int i = 0; i < half; i++)
+            {
+                double angle = p * inv[i];
+                cos[p * half + i] = (float)Math.Cos(angle);
+                sin[p * half + i] = (float)Math.Sin(angle);
+            }
+        }
+        return (backend.Upload(cos, config.MaxSeqLen, half), backend.Upload(sin, config.MaxSeqLen, half));
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        var all = new HashSet<Tensor> { embedding, finalNorm, classifier, ropeCos, ropeSin };
+        foreach (var w in layers)
+        {
+            all.UnionWith([w.AttentionNorm, w.Wq, w.Wk, w.Wv, w.Wo, w.FfnNorm, w.WGate, w.WUp, w.WDown]);
+        }
+        foreach (var t in all)
+        {
+            t.Dispose();
+        }
+    }
+}

@@ -60,7 +60,7 @@ public static class DemoModel
         {
             int id = i == 0 ? 1 : 2 + i;                 // BOS, then each word
             int next = i == words.Length ? 2 : 3 + i;    // the following word, EOS after the last
-            classifier[next * dim + id] = 1f;
+            classifier[next * dim + id] = 20f; // a logit of ~20 sqrt(dim): the same text at any sane temperature
         }
         return (config, weights, new ScoredBpeTokenizer(pieces, new float[vocab], bosId: 1, eosId: 2));
     }

@@ -12,12 +12,13 @@ namespace NativeReft.Bench;
 [Config(typeof(TokensPerSecondConfig))]
 public class Perf_Generate
 {
-    private const int Tokens = 128;
+    private const int Tokens = 256; // as llama2.c run -n 256
 
     private CpuBackend<float> backend = null!;
     private LlamaModel model = null!;
     private KvCache cache = null!;
     private float[] logits = null!;
+    private NativeReft.Tensors.Tensor output = null!;
 
     /// <summary>Model shape; stories260K uses the real checkpoint when ../shared has it.</summary>
     [Params("stories260K", "llama2c-15M")]
@@ -40,16 +41,17 @@ public class Perf_Generate
         }
         cache = model.CreateCache(1, Tokens);
         logits = new float[model.Config.VocabSize];
+        output = backend.Zeros(1, model.Config.VocabSize);
     }
 
     [Benchmark(OperationsPerInvoke = Tokens)]
-    public int Greedy128Tokens()
+    public int Greedy256Tokens()
     {
         cache.Reset();
         int token = model.Config.BosId;
         for (int i = 0; i < Tokens; i++)
         {
-            using var output = model.Step(cache, [token]);
+            model.Step(cache, [token], output);
             backend.Download(output, logits);
             token = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
         }
@@ -59,6 +61,7 @@ public class Perf_Generate
     [GlobalCleanup]
     public void Cleanup()
     {
+        output.Dispose();
         cache.Dispose();
         model.Dispose();
         backend.Dispose();

@@ -41,15 +41,26 @@ internal static class GenerateCommand
             using (llama)
             {
                 var generator = new Generator(llama, tok);
-                var clock = Stopwatch.StartNew();
+                // As llama2.c: the clock starts after the first generated token, which also pays for JIT warm-up.
+                Stopwatch? clock = null;
+                int timedFrom = 0;
                 foreach (string piece in generator.Generate(parse.GetValue(prompt) ?? "", options))
                 {
                     output.Write(piece);
                     output.Flush();
+                    if (clock is null && generator.GeneratedTokens > 0)
+                    {
+                        clock = Stopwatch.StartNew();
+                        timedFrom = generator.GeneratedTokens;
+                    }
                 }
                 output.WriteLine();
-                double seconds = clock.Elapsed.TotalSeconds;
-                error.WriteLine($"achieved tok/s: {generator.GeneratedTokens / Math.Max(seconds, 1e-9):F1} ({generator.GeneratedTokens} tokens in {seconds:F2} s on {backend.Name}, {backend.Threads} threads)");
+                int timed = generator.GeneratedTokens - timedFrom;
+                if (clock is not null && timed > 0)
+                {
+                    double seconds = clock.Elapsed.TotalSeconds;
+                    error.WriteLine($"achieved tok/s: {timed / seconds:F1} ({generator.GeneratedTokens} tokens; the last {timed} in {seconds:F2} s on {backend.Name}, {backend.Threads} threads)");
+                }
             }
             return 0;
         });

@@ -53,6 +53,7 @@ public sealed class Generator
         var logits = new float[model.Config.VocabSize];
         int emitted = 0;
         using var cache = model.CreateCache(1, steps);
+        using var output = model.Backend.Zeros(1, model.Config.VocabSize);
         string text = tokenizer.Decode(promptTokens);
         if (text.Length > 0)
         {
@@ -61,10 +62,8 @@ public sealed class Generator
         }
         while (sequence.Count <= steps) // each pass runs one more position; llama2.c runs `steps` of them
         {
-            using (var output = model.Step(cache, promptTokens.Length == sequence.Count ? promptTokens : [sequence[^1]]))
-            {
-                model.Backend.Download(output, logits);
-            }
+            model.Step(cache, promptTokens.Length == sequence.Count ? promptTokens : [sequence[^1]], output);
+            model.Backend.Download(output, logits);
             int next = sampler.Sample(logits);
             if (next == tokenizer.BosId || next == tokenizer.EosId)
             {

@@ -18,6 +18,7 @@ public sealed class LlamaModel : IDisposable
     private readonly Tensor classifier;  // (vocab, dim); the embedding itself when tied
     private readonly Tensor ropeCos;     // (maxSeqLen, headSize / 2)
     private readonly Tensor ropeSin;     // (maxSeqLen, headSize / 2)
+    private Activations? scratch;        // reused across calls: the model runs one call at a time
 
     private LlamaModel(LlamaConfig config, IBackend backend, Func<string, Tensor> weight)
     {
@@ -104,8 +105,10 @@ public sealed class LlamaModel : IDisposable
                 positions[i] = attentionMask.IsEmpty || attentionMask[i] ? real++ : 0;
             }
         }
-        using var hidden = Run(tokens, batch, seqLen, positions, cache: null, attentionMask);
-        return Logits(hidden);
+        var hidden = Run(tokens, batch, seqLen, positions, cache: null, attentionMask);
+        var logits = Backend.Zeros(hidden.Rows, Config.VocabSize);
+        Backend.MatMul(hidden, classifier, logits);
+        return logits;
     }
 
     /// <summary>
@@ -115,6 +118,16 @@ public sealed class LlamaModel : IDisposable
     public Tensor Step(KvCache cache, ReadOnlySpan<int> tokens)
     {
         ArgumentNullException.ThrowIfNull(cache);
+        var logits = Backend.Zeros(cache.Batch, Config.VocabSize);
+        Step(cache, tokens, logits);
+        return logits;
+    }
+
+    /// <summary>As <see cref="Step(KvCache, ReadOnlySpan{int})"/>, writing into <paramref name="logits"/> (batch, vocab).</summary>
+    public void Step(KvCache cache, ReadOnlySpan<int> tokens, Tensor logits)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        ArgumentNullException.ThrowIfNull(logits);
         int seqLen = SequenceLength(tokens.Length, cache.Batch);
         if (cache.Length + seqLen > cache.Capacity)
         {
@@ -125,37 +138,38 @@ public sealed class LlamaModel : IDisposable
         {
             positions[i] = cache.Length + i % seqLen;
         }
-        using var hidden = Run(tokens, cache.Batch, seqLen, positions, cache, default);
+        var hidden = Run(tokens, cache.Batch, seqLen, positions, cache, default);
         cache.Length += seqLen;
-        if (seqLen == 1)
+        if (seqLen > 1)
         {
-            return Logits(hidden);
+            var lastRows = new int[cache.Batch];
+            for (int b = 0; b < lastRows.Length; b++)
+            {
+                lastRows[b] = b * seqLen + seqLen - 1;
+            }
+            var last = Backend.Zeros(cache.Batch, Config.Dim);
+            Backend.Embedding(hidden, lastRows, last); // a row gather
+            hidden = last;
         }
-        var lastRows = new int[cache.Batch];
-        for (int b = 0; b < lastRows.Length; b++)
-        {
-            lastRows[b] = b * seqLen + seqLen - 1;
-        }
-        using var last = Backend.Zeros(cache.Batch, Config.Dim);
-        Backend.Embedding(hidden, lastRows, last); // a row gather
-        return Logits(last);
+        Backend.MatMul(hidden, classifier, logits);
     }
 
-    /// <summary>Runs the decoder layers and the final norm; returns (batch * seqLen, dim).</summary>
+    /// <summary>
+    /// Runs the decoder layers and the final norm; returns (batch * seqLen, dim), a working tensor of the model's
+    /// that the next call overwrites.
+    /// </summary>
     private Tensor Run(ReadOnlySpan<int> tokens, int batch, int seqLen, int[] positions, KvCache? cache, ReadOnlySpan<bool> mask)
     {
         var c = Config;
         int rows = batch * seqLen;
         var be = Backend;
-        var x = be.Zeros(rows, c.Dim);
-        using var norm = be.Zeros(rows, c.Dim);
-        using var q = be.Zeros(rows, c.QDim);
-        using var k = be.Zeros(rows, c.KvDim);
-        using var v = be.Zeros(rows, c.KvDim);
-        using var attention = be.Zeros(rows, c.QDim);
-        using var projected = be.Zeros(rows, c.Dim);
-        using var gate = be.Zeros(rows, c.HiddenDim);
-        using var up = be.Zeros(rows, c.HiddenDim);
+        if (scratch?.Rows != rows)
+        {
+            scratch?.Dispose();
+            scratch = new Activations(be, c, rows);
+        }
+        var (x, norm, q, k, v) = (scratch.X, scratch.Norm, scratch.Q, scratch.K, scratch.V);
+        var (attention, projected, gate, up) = (scratch.Attention, scratch.Projected, scratch.Gate, scratch.Up);
         int start = cache?.Length ?? 0;
         var shape = new AttentionShape(batch, seqLen, start + seqLen, cache?.Capacity ?? seqLen, start,
             c.Heads, c.KvHeads, c.HeadSize);
@@ -190,13 +204,6 @@ public sealed class LlamaModel : IDisposable
         }
         be.RmsNorm(x, finalNorm, c.NormEps, x);
         return x;
-    }
-
-    private Tensor Logits(Tensor hidden)
-    {
-        var logits = Backend.Zeros(hidden.Rows, Config.VocabSize);
-        Backend.MatMul(hidden, classifier, logits);
-        return logits;
     }
 
     private static int SequenceLength(int tokens, int batch)
@@ -239,5 +246,6 @@ public sealed class LlamaModel : IDisposable
         {
             t.Dispose();
         }
+        scratch?.Dispose();
     }
 }

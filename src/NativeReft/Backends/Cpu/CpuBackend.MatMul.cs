@@ -27,6 +27,11 @@ public sealed partial class CpuBackend<T>
                 int j1 = Math.Min(end, j0 + block);
                 for (int i = 0; i < m; i++)
                 {
+                    if (typeof(T) == typeof(float))
+                    {
+                        DotKernels.DotRows(Floats(ad).AsSpan(i * k, k), Floats(wd), Floats(od).AsSpan(i * n, n), k, j0, j1);
+                        continue;
+                    }
                     ReadOnlySpan<T> xi = ad.AsSpan(i * k, k);
                     Span<T> oi = od.AsSpan(i * n, n);
                     for (int j = j0; j < j1; j++)
@@ -37,4 +42,7 @@ public sealed partial class CpuBackend<T>
             }
         });
     }
+
+    // Reinterprets T[] as float[] on the float path (T is float there, so this is the same array).
+    private static float[] Floats(T[] data) => System.Runtime.CompilerServices.Unsafe.As<float[]>(data);
 }

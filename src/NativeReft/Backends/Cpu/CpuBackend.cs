@@ -13,6 +13,8 @@ namespace NativeReft.Backends.Cpu;
 public sealed partial class CpuBackend<T> : IBackend
     where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private readonly WorkerPool pool;
+
     /// <summary>Creates a backend; <paramref name="threads"/> caps the worker threads (0: all cores).</summary>
     public CpuBackend(int threads = 0)
     {
@@ -21,6 +23,7 @@ public sealed partial class CpuBackend<T> : IBackend
             throw new NotSupportedException($"CpuBackend supports float and double, not {typeof(T).Name}");
         }
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
+        pool = new WorkerPool(Threads);
     }
 
     /// <inheritdoc />
@@ -84,9 +87,7 @@ public sealed partial class CpuBackend<T> : IBackend
     public T[] Data(Tensor tensor) => Cast(tensor).Data;
 
     /// <inheritdoc />
-    public void Dispose()
-    {
-    }
+    public void Dispose() => pool.Dispose();
 
     private CpuTensor<T> Cast(Tensor tensor)
     {
@@ -126,24 +127,18 @@ public sealed partial class CpuBackend<T> : IBackend
     }
 
     /// <summary>
-    /// Runs body(start, end) over [0, count) in chunks on up to <see cref="Threads"/> threads, or inline when the
-    /// whole job is too small to pay for the hand-off (a thread-pool dispatch costs microseconds).
+    /// Runs body(start, end) over [0, count) in one contiguous chunk per thread, or inline when the whole job is
+    /// too small to pay for the hand-off.
     /// </summary>
     private void ParallelChunks(int count, long costPerItem, Action<int, int> body)
     {
-        const long minimumParallelCost = 1 << 15;
-        int workers = (int)Math.Min(Threads, Math.Max(1, count * costPerItem / minimumParallelCost));
-        if (workers <= 1 || count < 2)
+        const long minimumParallelCost = 1 << 13;
+        int parts = (int)Math.Min(Math.Min(Threads, count), Math.Max(1, count * costPerItem / minimumParallelCost));
+        if (parts <= 1)
         {
             body(0, count);
             return;
         }
-        int chunks = Math.Min(count, workers * 4);
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = workers }, c =>
-        {
-            int start = (int)((long)count * c / chunks);
-            int end = (int)((long)count * (c + 1) / chunks);
-            body(start, end);
-        });
+        pool.For(parts, p => body((int)((long)count * p / parts), (int)((long)count * (p + 1) / parts)));
     }
 }

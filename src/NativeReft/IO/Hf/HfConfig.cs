@@ -28,16 +28,7 @@ public static class HfConfig
     /// <summary>Parses config.json text; <paramref name="source"/> names it in errors.</summary>
     public static LlamaConfig Parse(string json, string source)
     {
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException(source, $"not valid JSON ({e.Message})", e);
-        }
-        using (document)
+        using (var document = JsonKeys.Parse(Encoding.UTF8.GetBytes(json), source))
         {
             var keys = new JsonKeys(document.RootElement, source);
             CheckArchitecture(keys, source);

@@ -108,16 +108,7 @@ public static class HfModelLoader
 
     private static Dictionary<string, string> ReadWeightMap(string index)
     {
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(File.ReadAllBytes(index));
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException(index, $"not valid JSON ({e.Message})", e);
-        }
-        using (document)
+        using (var document = JsonKeys.ParseFile(index))
         {
             var map = new JsonKeys(document.RootElement, index).StringMap("weight_map")
                 ?? throw new ModelFormatException(index, "missing required key 'weight_map'");

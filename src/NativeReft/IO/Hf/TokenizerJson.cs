@@ -60,16 +60,7 @@ internal sealed class TokenizerJson
         {
             throw new ModelFormatException(path, "file not found");
         }
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException(path, $"not valid JSON ({e.Message})", e);
-        }
-        using (document)
+        using (var document = JsonKeys.ParseFile(path))
         {
             var root = new JsonKeys(document.RootElement, path);
             var model = root.Object("model") ?? throw new ModelFormatException(path, "missing required key 'model'");

@@ -90,16 +90,7 @@ public sealed class SafetensorsFile : IDisposable
         long dataStart = 8 + (long)headerLength;
         long dataLength = file.Length - dataStart;
 
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(file.Bytes(8, (int)headerLength).ToArray());
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException(path, $"header is not valid JSON ({e.Message})", e);
-        }
-        using (document)
+        using (var document = JsonKeys.Parse(file.Bytes(8, (int)headerLength).ToArray(), path, "header is not valid JSON"))
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {

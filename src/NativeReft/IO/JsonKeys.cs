@@ -1,9 +1,9 @@
 using System.Text.Json;
 
-namespace NativeReft.IO.Hf;
+namespace NativeReft.IO;
 
 /// <summary>
-/// Typed access to the keys of one JSON object, for HF's config-style files: a missing or null key is "absent",
+/// Typed access to the keys of one JSON object, for JSON files the loaders read (HF configs, tokenizer.json, safetensors headers): a missing or null key is "absent",
 /// and a value of the wrong JSON type is a <see cref="ModelFormatException"/> that names the key and what it holds.
 /// </summary>
 internal sealed class JsonKeys
@@ -25,6 +25,22 @@ internal sealed class JsonKeys
 
     /// <summary>The file the object came from.</summary>
     public string Source { get; }
+
+    /// <summary>Parses JSON text or UTF-8 bytes; invalid JSON is a <see cref="ModelFormatException"/> naming <paramref name="source"/>.</summary>
+    public static JsonDocument Parse(ReadOnlyMemory<byte> utf8, string source, string what = "not valid JSON")
+    {
+        try
+        {
+            return JsonDocument.Parse(utf8);
+        }
+        catch (JsonException e)
+        {
+            throw new ModelFormatException(source, $"{what} ({e.Message})", e);
+        }
+    }
+
+    /// <summary>Reads and parses the JSON file at <paramref name="path"/>.</summary>
+    public static JsonDocument ParseFile(string path) => Parse(File.ReadAllBytes(path), path);
 
     public int RequiredInt(string key) => Int(key) ?? throw Missing(key);
 

@@ -43,7 +43,8 @@ public interface IBackend : IDisposable
     /// (a, b) = (x[i], x[i + hs/2]) becomes (a cos - b sin, b cos + a sin) with angle positions[row] * invFreq[i].
     /// x (N, heads * hs); cos, sin (maxPositions, hs/2) tables; positions (N).
     /// </summary>
-    void Rope(Tensor x, Tensor cos, Tensor sin, ReadOnlySpan<int> positions, int heads);
+    /// <remarks>With <paramref name="inverse"/> it rotates by the negative angle: RoPE's backward.</remarks>
+    void Rope(Tensor x, Tensor cos, Tensor sin, ReadOnlySpan<int> positions, int heads, bool inverse = false);
 
     /// <summary>Causal grouped-query attention; see <see cref="AttentionShape"/> for layouts and masking.</summary>
     void Attention(Tensor q, Tensor k, Tensor v, Tensor output, AttentionShape shape, ReadOnlySpan<bool> keyMask);
@@ -60,4 +61,64 @@ public interface IBackend : IDisposable
     /// This is how K and V enter the KV cache.
     /// </summary>
     void CopyRows(Tensor source, Tensor destination, int batch, int destinationStride, int destinationOffset);
+
+    // ---- Backward and training ops. Activation gradients are written (=); parameter gradients accumulate (+=).
+
+    /// <summary>dX = d(rmsnorm(x) * weight)/dx applied to dOut, row by row. x, dOut, dX (N, C).</summary>
+    void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX);
+
+    /// <summary>dX = dOut weight: the input gradient of <see cref="MatMul"/>. dOut (M, N), weight (N, K), dX (M, K).</summary>
+    void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX);
+
+    /// <summary>dQ, dK, dV of <see cref="Attention"/> for upstream dOut (recomputing the softmax from q and k).</summary>
+    void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor dOut, Tensor dQ, Tensor dK, Tensor dV,
+        AttentionShape shape, ReadOnlySpan<bool> keyMask);
+
+    /// <summary>dGate = dOut * up * silu'(gate), dUp = dOut * silu(gate). All (N, H).</summary>
+    void SwiGluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp);
+
+    /// <summary>
+    /// Cross-entropy of each row of <paramref name="logits"/> (N, V) against targets[i] (a negative target is
+    /// ignored), fused with its backward: dLogits = gradScale * (softmax(logits) - onehot(target)), zero on
+    /// ignored rows. Returns the sum of the losses of the rows not ignored.
+    /// </summary>
+    double CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, Tensor dLogits, double gradScale);
+
+    /// <summary>destination[rows[i], :] += source[i, :]. The backward of a row gather.</summary>
+    void ScatterAddRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination);
+
+    /// <summary>destination[rows[i], :] = source[i, :].</summary>
+    void ScatterRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination);
+
+    /// <summary>x *= factor, in place.</summary>
+    void Scale(Tensor x, double factor);
+
+    /// <summary>Sum of x[i]^2 (accumulated in double): for the global gradient norm.</summary>
+    double SumOfSquares(Tensor x);
+
+    /// <summary>Copies <paramref name="source"/> into <paramref name="destination"/> (same shape).</summary>
+    void Copy(Tensor source, Tensor destination);
+
+    /// <summary>
+    /// The ReFT edit of each row h of <paramref name="h"/> (N, d), see <see cref="InterventionTensors"/>:
+    /// output = mask * (h + P^T (s - [subtract] P h)) with s = act(W h + b), or s = b without W.
+    /// <paramref name="dropoutScale"/> (N, d) holds 0 or 1 / (1 - p) per element, or is null.
+    /// </summary>
+    void Intervene(Tensor h, InterventionTensors parameters, Tensor output, Tensor? dropoutScale);
+
+    /// <summary>
+    /// Backward of <see cref="Intervene"/>: writes dH and accumulates the parameter gradients into
+    /// <paramref name="gradients"/> (same layout as the parameters).
+    /// </summary>
+    void InterveneBackward(Tensor h, InterventionTensors parameters, Tensor dOut, Tensor? dropoutScale, Tensor dH,
+        InterventionTensors gradients);
+
+    /// <summary>
+    /// One AdamW update of <paramref name="parameter"/> from <paramref name="gradient"/> with moment buffers m, v
+    /// (decoupled weight decay; bias correction for step <paramref name="step"/>, counted from 1).
+    /// </summary>
+    void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step);
+
+    /// <summary>Makes the rows of <paramref name="matrix"/> (r, d), r &lt;= d, orthonormal (Gram-Schmidt).</summary>
+    void OrthonormalizeRows(Tensor matrix);
 }

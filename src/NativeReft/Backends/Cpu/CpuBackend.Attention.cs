@@ -71,4 +71,87 @@ public sealed partial class CpuBackend<T>
             }
         });
     }
+
+    /// <inheritdoc />
+    public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor dOut, Tensor dQ, Tensor dK, Tensor dV,
+        AttentionShape shape, ReadOnlySpan<bool> keyMask)
+    {
+        shape.Validate();
+        var (B, Tq, Tk, stride, offset) = (shape.Batch, shape.QueryLength, shape.KeyLength, shape.KeyStride, shape.QueryOffset);
+        int H = shape.Heads, KvH = shape.KvHeads, hs = shape.HeadSize, kvMul = H / KvH;
+        RequireSameShape(q, dQ, "attention backward");
+        RequireSameShape(q, dOut, "attention backward");
+        RequireSameShape(k, dK, "attention backward");
+        RequireSameShape(v, dV, "attention backward");
+        T[] qd = Cast(q).Data, kd = Cast(k).Data, vd = Cast(v).Data, dod = Cast(dOut).Data;
+        T[] dqd = Cast(dQ).Data, dkd = Cast(dK).Data, dvd = Cast(dV).Data;
+        int qWidth = H * hs, kvWidth = KvH * hs;
+        bool[]? mask = keyMask.IsEmpty ? null : keyMask.ToArray();
+        Array.Clear(dqd);
+        Array.Clear(dkd);
+        Array.Clear(dvd);
+        T scale = T.One / T.Sqrt(T.CreateTruncating(hs));
+        // One (sequence, KV head) per work item: every query head that reads a KV head accumulates into its dK and
+        // dV, so grouping by KV head keeps those sums on one thread (no atomics, a fixed summation order).
+        ParallelChunks(B * KvH, 8L * kvMul * Tq * Tk * hs, (start, end) =>
+        {
+            var p = new T[Tk];
+            var dp = new T[Tk];
+            for (int item = start; item < end; item++)
+            {
+                int b = item / KvH, kvh = item % KvH;
+                for (int h = kvh * kvMul; h < (kvh + 1) * kvMul; h++)
+                {
+                    for (int t = 0; t < Tq; t++)
+                    {
+                        int qOffset = (b * Tq + t) * qWidth + h * hs;
+                        ReadOnlySpan<T> qRow = qd.AsSpan(qOffset, hs);
+                        ReadOnlySpan<T> dO = dod.AsSpan(qOffset, hs);
+                        int last = offset + t;
+                        T max = T.NegativeInfinity;
+                        for (int j = 0; j <= last; j++)
+                        {
+                            int kOffset = (b * stride + j) * kvWidth + kvh * hs;
+                            p[j] = mask is not null && !mask[b * stride + j]
+                                ? T.NegativeInfinity
+                                : TensorPrimitives.Dot<T>(qRow, kd.AsSpan(kOffset, hs)) * scale;
+                            max = T.Max(max, p[j]);
+                        }
+                        if (T.IsNegativeInfinity(max))
+                        {
+                            continue; // the forward output was zero, independent of q, k and v
+                        }
+                        T sum = T.Zero;
+                        for (int j = 0; j <= last; j++)
+                        {
+                            p[j] = T.IsNegativeInfinity(p[j]) ? T.Zero : T.Exp(p[j] - max);
+                            sum += p[j];
+                        }
+                        T weighted = T.Zero; // sum_j p_j dp_j
+                        for (int j = 0; j <= last; j++)
+                        {
+                            p[j] /= sum;
+                            dp[j] = p[j] == T.Zero ? T.Zero : TensorPrimitives.Dot<T>(dO, vd.AsSpan((b * stride + j) * kvWidth + kvh * hs, hs));
+                            weighted += p[j] * dp[j];
+                        }
+                        Span<T> dqRow = dqd.AsSpan(qOffset, hs);
+                        for (int j = 0; j <= last; j++)
+                        {
+                            if (p[j] == T.Zero)
+                            {
+                                continue;
+                            }
+                            int kvOffset = (b * stride + j) * kvWidth + kvh * hs;
+                            T ds = p[j] * (dp[j] - weighted) * scale; // d(score_j), through the softmax and the scale
+                            TensorPrimitives.MultiplyAdd<T>(kd.AsSpan(kvOffset, hs), ds, dqRow, dqRow);
+                            Span<T> dkRow = dkd.AsSpan(kvOffset, hs);
+                            TensorPrimitives.MultiplyAdd<T>(qRow, ds, dkRow, dkRow);
+                            Span<T> dvRow = dvd.AsSpan(kvOffset, hs);
+                            TensorPrimitives.MultiplyAdd<T>(dO, p[j], dvRow, dvRow);
+                        }
+                    }
+                }
+            }
+        });
+    }
 }

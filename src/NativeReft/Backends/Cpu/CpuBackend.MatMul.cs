@@ -43,6 +43,37 @@ public sealed partial class CpuBackend<T>
         });
     }
 
+    /// <inheritdoc />
+    public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX)
+    {
+        var g = Cast(dOut);
+        var w = Cast(weight);
+        var o = Cast(dX);
+        int m = g.Rows, n = g.Columns, k = w.Columns;
+        if (w.Rows != n || o.Rows != m || o.Columns != k)
+        {
+            throw new ArgumentException($"matmul input grad: dOut {g.ShapeText} times weight {w.ShapeText} does not fit dX {o.ShapeText}");
+        }
+        T[] gd = g.Data, wd = w.Data, od = o.Data;
+        // dX[i, :] = sum_j dOut[i, j] * W[j, :], an axpy per (i, j): rows of dX are independent, so split over i.
+        ParallelChunks(m, 2L * n * k, (start, end) =>
+        {
+            for (int i = start; i < end; i++)
+            {
+                Span<T> oi = od.AsSpan(i * k, k);
+                oi.Clear();
+                for (int j = 0; j < n; j++)
+                {
+                    T gij = gd[i * n + j];
+                    if (gij != T.Zero)
+                    {
+                        TensorPrimitives.MultiplyAdd<T>(wd.AsSpan(j * k, k), gij, oi, oi);
+                    }
+                }
+            }
+        });
+    }
+
     // Reinterprets T[] as float[] on the float path (T is float there, so this is the same array).
     private static float[] Floats(T[] data) => System.Runtime.CompilerServices.Unsafe.As<float[]>(data);
 }

@@ -32,4 +32,37 @@ public sealed partial class CpuBackend<T>
             }
         });
     }
+
+    /// <inheritdoc />
+    public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX)
+    {
+        var xs = Cast(x);
+        var w = Cast(weight).Data;
+        var dy = Cast(dOut);
+        var dx = Cast(dX);
+        RequireSameShape(x, dOut, "rmsnorm backward");
+        RequireSameShape(x, dX, "rmsnorm backward");
+        int c = xs.Columns;
+        T epsilon = T.CreateTruncating(eps);
+        T n = T.CreateTruncating(c);
+        ParallelChunks(xs.Rows, 8L * c, (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                Span<T> row = xs.Row(r), g = dy.Row(r), o = dx.Row(r);
+                T rstd = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(row) / n + epsilon);
+                // y = w * x * rstd; dx = rstd * (w*dy) - x * rstd^3 * mean(x * w * dy)
+                T dot = T.Zero;
+                for (int j = 0; j < c; j++)
+                {
+                    dot += row[j] * w[j] * g[j];
+                }
+                T coefficient = rstd * rstd * rstd * dot / n;
+                for (int j = 0; j < c; j++)
+                {
+                    o[j] = rstd * w[j] * g[j] - coefficient * row[j];
+                }
+            }
+        });
+    }
 }

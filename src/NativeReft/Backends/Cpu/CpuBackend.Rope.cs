@@ -5,7 +5,7 @@ namespace NativeReft.Backends.Cpu;
 public sealed partial class CpuBackend<T>
 {
     /// <inheritdoc />
-    public void Rope(Tensor x, Tensor cos, Tensor sin, ReadOnlySpan<int> positions, int heads)
+    public void Rope(Tensor x, Tensor cos, Tensor sin, ReadOnlySpan<int> positions, int heads, bool inverse = false)
     {
         var xs = Cast(x);
         var c = Cast(cos);
@@ -36,8 +36,9 @@ public sealed partial class CpuBackend<T>
                 for (int i = 0; i < half; i++)
                 {
                     T a = head[i], b = head[i + half];
-                    head[i] = a * cosRow[i] - b * sinRow[i];
-                    head[i + half] = b * cosRow[i] + a * sinRow[i];
+                    T sine = inverse ? -sinRow[i] : sinRow[i]; // the inverse rotation is the transpose
+                    head[i] = a * cosRow[i] - b * sine;
+                    head[i + half] = b * cosRow[i] + a * sine;
                 }
             }
         }

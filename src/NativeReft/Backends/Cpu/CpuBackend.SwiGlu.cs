@@ -25,4 +25,25 @@ public sealed partial class CpuBackend<T>
             }
         });
     }
+
+    /// <inheritdoc />
+    public void SwiGluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp)
+    {
+        RequireSameShape(gate, up, "swiglu backward");
+        RequireSameShape(gate, dOut, "swiglu backward");
+        RequireSameShape(gate, dGate, "swiglu backward");
+        RequireSameShape(gate, dUp, "swiglu backward");
+        T[] g = Cast(gate).Data, u = Cast(up).Data, dy = Cast(dOut).Data, dg = Cast(dGate).Data, du = Cast(dUp).Data;
+        ParallelChunks(g.Length, 16, (start, end) =>
+        {
+            for (int i = start; i < end; i++)
+            {
+                T sigmoid = T.One / (T.One + T.Exp(-g[i]));
+                T silu = g[i] * sigmoid;
+                T d = dy[i];
+                du[i] = d * silu;
+                dg[i] = d * u[i] * sigmoid * (T.One + g[i] * (T.One - sigmoid)); // silu' = s (1 + g (1 - s))
+            }
+        });
+    }
 }

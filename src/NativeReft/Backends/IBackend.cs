@@ -32,6 +32,9 @@ public interface IBackend : IDisposable
     /// <summary>output[i, :] = table[tokens[i], :]. table (vocab, C), output (N, C).</summary>
     void Embedding(Tensor table, ReadOnlySpan<int> tokens, Tensor output);
 
+    /// <summary>destination[i, :] = source[rows[i], :]: the same row gather as <see cref="Embedding"/>.</summary>
+    void GatherRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination) => Embedding(source, rows, destination);
+
     /// <summary>output = x * rsqrt(mean(x^2) + eps) * weight over each row. x, output (N, C); weight (C).</summary>
     void RmsNorm(Tensor x, Tensor weight, float eps, Tensor output);
 

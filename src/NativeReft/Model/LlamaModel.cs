@@ -18,7 +18,7 @@ public sealed class LlamaModel : IDisposable
     private readonly Tensor classifier;  // (vocab, dim); the embedding itself when tied
     private readonly Tensor ropeCos;     // (maxSeqLen, headSize / 2)
     private readonly Tensor ropeSin;     // (maxSeqLen, headSize / 2)
-    private Activations? scratch;        // reused across calls: the model runs one call at a time
+    private readonly InferenceOps inference; // reused buffers: the model runs one call at a time
 
     private LlamaModel(LlamaConfig config, IBackend backend, Func<string, Tensor> weight)
     {
@@ -37,6 +37,8 @@ public sealed class LlamaModel : IDisposable
                 weight(WeightNames.WGate(l)), weight(WeightNames.WUp(l)), weight(WeightNames.WDown(l)));
         }
         (ropeCos, ropeSin) = RopeTables(config, backend);
+        inference = new InferenceOps(backend, config);
+        Fingerprint = ComputeFingerprint();
     }
 
     /// <summary>The model's shape and numerics.</summary>
@@ -44,6 +46,14 @@ public sealed class LlamaModel : IDisposable
 
     /// <summary>The backend holding the weights and running the ops.</summary>
     public IBackend Backend { get; }
+
+    /// <summary>
+    /// Identifies the base model: a hash of its shape and of every norm weight (small, and different between any
+    /// two trained checkpoints). Intervention artifacts record it and refuse another model.
+    /// </summary>
+    public string Fingerprint { get; }
+
+    internal Tensor Classifier => classifier;
 
     /// <summary>Copies a checkpoint's weights to <paramref name="backend"/>.</summary>
     public static LlamaModel Load(Checkpoint checkpoint, IBackend backend)
@@ -105,7 +115,7 @@ public sealed class LlamaModel : IDisposable
                 positions[i] = attentionMask.IsEmpty || attentionMask[i] ? real++ : 0;
             }
         }
-        var hidden = Run(tokens, batch, seqLen, positions, cache: null, attentionMask);
+        var hidden = Run(inference, tokens, batch, seqLen, positions, cache: null, attentionMask.IsEmpty ? null : attentionMask.ToArray(), plan: null);
         var logits = Backend.Zeros(hidden.Rows, Config.VocabSize);
         Backend.MatMul(hidden, classifier, logits);
         return logits;
@@ -123,8 +133,11 @@ public sealed class LlamaModel : IDisposable
         return logits;
     }
 
-    /// <summary>As <see cref="Step(KvCache, ReadOnlySpan{int})"/>, writing into <paramref name="logits"/> (batch, vocab).</summary>
-    public void Step(KvCache cache, ReadOnlySpan<int> tokens, Tensor logits)
+    /// <summary>
+    /// As <see cref="Step(KvCache, ReadOnlySpan{int})"/>, writing into <paramref name="logits"/> (batch, vocab), with
+    /// <paramref name="interventions"/> editing rows of this call's tokens (row b * T + t).
+    /// </summary>
+    public void Step(KvCache cache, ReadOnlySpan<int> tokens, Tensor logits, Reft.InterventionPlan? interventions = null)
     {
         ArgumentNullException.ThrowIfNull(cache);
         ArgumentNullException.ThrowIfNull(logits);
@@ -138,7 +151,7 @@ public sealed class LlamaModel : IDisposable
         {
             positions[i] = cache.Length + i % seqLen;
         }
-        var hidden = Run(tokens, cache.Batch, seqLen, positions, cache, default);
+        var hidden = Run(inference, tokens, cache.Batch, seqLen, positions, cache, null, interventions);
         cache.Length += seqLen;
         if (seqLen > 1)
         {
@@ -155,55 +168,56 @@ public sealed class LlamaModel : IDisposable
     }
 
     /// <summary>
-    /// Runs the decoder layers and the final norm; returns (batch * seqLen, dim), a working tensor of the model's
-    /// that the next call overwrites.
+    /// The final-norm hidden states (batch * seqLen, dim) of a full-sequence forward through <paramref name="ops"/>
+    /// (a <see cref="Training.Tape"/> when training), with <paramref name="plan"/>'s interventions applied.
     /// </summary>
-    private Tensor Run(ReadOnlySpan<int> tokens, int batch, int seqLen, int[] positions, KvCache? cache, ReadOnlySpan<bool> mask)
+    internal Tensor Hidden(IForwardOps ops, ReadOnlySpan<int> tokens, int batch, int[] positions, bool[]? mask, Reft.InterventionPlan plan) =>
+        Run(ops, tokens, batch, SequenceLength(tokens.Length, batch), positions, null, mask, plan);
+
+    /// <summary>
+    /// Runs the decoder layers and the final norm; returns (batch * seqLen, dim). With a cache, K and V are appended
+    /// to it and attention reads the whole cache.
+    /// </summary>
+    private Tensor Run(IForwardOps ops, ReadOnlySpan<int> tokens, int batch, int seqLen, int[] positions, KvCache? cache,
+        bool[]? mask, Reft.InterventionPlan? plan)
     {
         var c = Config;
         int rows = batch * seqLen;
         var be = Backend;
-        if (scratch?.Rows != rows)
-        {
-            scratch?.Dispose();
-            scratch = new Activations(be, c, rows);
-        }
-        var (x, norm, q, k, v) = (scratch.X, scratch.Norm, scratch.Q, scratch.K, scratch.V);
-        var (attention, projected, gate, up) = (scratch.Attention, scratch.Projected, scratch.Gate, scratch.Up);
         int start = cache?.Length ?? 0;
         var shape = new AttentionShape(batch, seqLen, start + seqLen, cache?.Capacity ?? seqLen, start,
             c.Heads, c.KvHeads, c.HeadSize);
+        var x = ops.Input(rows, c.Dim);
 
         be.Embedding(embedding, tokens, x);
         for (int l = 0; l < layers.Length; l++)
         {
             var w = layers[l];
-            be.RmsNorm(x, w.AttentionNorm, c.NormEps, norm);
-            be.MatMul(norm, w.Wq, q);
-            be.MatMul(norm, w.Wk, k);
-            be.MatMul(norm, w.Wv, v);
-            be.Rope(q, ropeCos, ropeSin, positions, c.Heads);
-            be.Rope(k, ropeCos, ropeSin, positions, c.KvHeads);
-            Tensor keys = k, values = v;
+            var norm = ops.RmsNorm(x, w.AttentionNorm, c.NormEps, Slot.Norm);
+            var q = ops.MatMul(norm, w.Wq, Slot.Q);
+            var k = ops.MatMul(norm, w.Wk, Slot.K);
+            var v = ops.MatMul(norm, w.Wv, Slot.V);
+            ops.Rope(q, ropeCos, ropeSin, positions, c.Heads);
+            ops.Rope(k, ropeCos, ropeSin, positions, c.KvHeads);
             if (cache is not null)
             {
                 be.CopyRows(k, cache.Keys[l], batch, cache.Capacity, start);
                 be.CopyRows(v, cache.Values[l], batch, cache.Capacity, start);
-                (keys, values) = (cache.Keys[l], cache.Values[l]);
+                (k, v) = (cache.Keys[l], cache.Values[l]);
             }
-            be.Attention(q, keys, values, attention, shape, mask);
-            be.MatMul(attention, w.Wo, projected);
-            be.Add(x, projected, x);
+            var attention = ops.Attention(q, k, v, shape, mask);
+            x = ops.Residual(x, ops.MatMul(attention, w.Wo, Slot.Projected));
 
-            be.RmsNorm(x, w.FfnNorm, c.NormEps, norm);
-            be.MatMul(norm, w.WGate, gate);
-            be.MatMul(norm, w.WUp, up);
-            be.SwiGlu(gate, up, gate);
-            be.MatMul(gate, w.WDown, projected);
-            be.Add(x, projected, x);
+            norm = ops.RmsNorm(x, w.FfnNorm, c.NormEps, Slot.Norm);
+            var hidden = ops.SwiGlu(ops.MatMul(norm, w.WGate, Slot.Gate), ops.MatMul(norm, w.WUp, Slot.Up));
+            x = ops.Residual(x, ops.MatMul(hidden, w.WDown, Slot.Projected));
+
+            if (plan?.At(l) is { Count: > 0 } edits)
+            {
+                x = ops.Intervene(x, edits); // pyreft's block_output: the layer's output, at the chosen rows
+            }
         }
-        be.RmsNorm(x, finalNorm, c.NormEps, x);
-        return x;
+        return ops.RmsNorm(x, finalNorm, c.NormEps, Slot.Norm);
     }
 
     private static int SequenceLength(int tokens, int batch)
@@ -213,6 +227,20 @@ public sealed class LlamaModel : IDisposable
             throw new ArgumentException($"{tokens} tokens do not form {batch} sequences of equal length");
         }
         return tokens / batch;
+    }
+
+    private string ComputeFingerprint()
+    {
+        var c = Config;
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"llama {c.Dim} {c.HiddenDim} {c.Layers} {c.Heads} {c.KvHeads} {c.VocabSize} {c.HeadSize}"));
+        var values = new float[c.Dim];
+        foreach (var norm in layers.SelectMany(w => new[] { w.AttentionNorm, w.FfnNorm }).Append(finalNorm))
+        {
+            Backend.Download(norm, values);
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
     }
 
     // cos/sin of position * invFreq, in double before rounding so every backend starts from the same table.
@@ -246,6 +274,6 @@ public sealed class LlamaModel : IDisposable
         {
             t.Dispose();
         }
-        scratch?.Dispose();
+        inference.Dispose();
     }
 }

@@ -78,9 +78,9 @@ internal sealed class GgufWriter
             offsets[i] = Align(end);
             end = offsets[i] + tensors[i].Data.Length;
         }
-        string temporary = path + ".tmp";
-        using (var writer = new BinaryWriter(File.Create(temporary), Encoding.UTF8)) // BinaryWriter is little-endian
+        AtomicFile.Write(path, stream =>
         {
+            using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true); // BinaryWriter is little-endian
             writer.Write("GGUF"u8);
             writer.Write(3u);
             writer.Write((ulong)tensors.Count);
@@ -108,8 +108,7 @@ internal sealed class GgufWriter
                 PadTo(writer, dataStart + offsets[i]);
                 writer.Write(tensors[i].Data);
             }
-        }
-        File.Move(temporary, path, overwrite: true);
+        });
     }
 
     private void Put(string key, object value)

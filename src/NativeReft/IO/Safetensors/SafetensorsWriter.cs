@@ -60,28 +60,17 @@ public sealed class SafetensorsWriter
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         byte[] header = Header();
-        string temporary = path + ".tmp";
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            Span<byte> length = stackalloc byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            stream.Write(length);
+            stream.Write(header);
+            foreach (var t in tensors.Values)
             {
-                Span<byte> length = stackalloc byte[8];
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                stream.Write(length);
-                stream.Write(header);
-                foreach (var t in tensors.Values)
-                {
-                    WriteData(stream, t);
-                }
-                stream.Flush(flushToDisk: true);
+                WriteData(stream, t);
             }
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        });
     }
 
     private byte[] Header()

@@ -1,0 +1,45 @@
+using NativeReft.Tensors;
+
+namespace NativeReft.Model;
+
+/// <summary>Where a forward op's output goes when buffers are reused (inference): one working tensor per slot.</summary>
+internal enum Slot
+{
+    Norm,
+    Q,
+    K,
+    V,
+    Attention,
+    Projected,
+    Gate,
+    Up,
+}
+
+/// <summary>
+/// The ops of the decoder as the model code calls them, so one <see cref="LlamaModel"/> code path serves two
+/// regimes: inference (<see cref="InferenceOps"/>: reused buffers, in-place residual, nothing recorded) and
+/// training (<see cref="Training.Tape"/>: fresh tensors, and each op records what its backward needs).
+/// </summary>
+internal interface IForwardOps
+{
+    Backends.IBackend Backend { get; }
+
+    /// <summary>The residual stream's working tensor (batch * T, dim) at the start of the forward.</summary>
+    Tensor Input(int rows, int dim);
+
+    Tensor RmsNorm(Tensor x, Tensor weight, float eps, Slot slot);
+
+    Tensor MatMul(Tensor x, Tensor weight, Slot slot);
+
+    void Rope(Tensor x, Tensor cos, Tensor sin, int[] positions, int heads);
+
+    Tensor Attention(Tensor q, Tensor k, Tensor v, Backends.AttentionShape shape, bool[]? keyMask);
+
+    Tensor SwiGlu(Tensor gate, Tensor up);
+
+    /// <summary>x + branch (the residual add); may overwrite x.</summary>
+    Tensor Residual(Tensor x, Tensor branch);
+
+    /// <summary>x with the rows of each intervention replaced by its edit; may overwrite x.</summary>
+    Tensor Intervene(Tensor x, IReadOnlyList<Reft.AppliedIntervention> interventions);
+}

@@ -1,0 +1,285 @@
+using NativeReft.Backends;
+using NativeReft.Model;
+using NativeReft.Reft;
+using NativeReft.Tensors;
+
+namespace NativeReft.Training;
+
+/// <summary>
+/// Reverse-mode autograd for a frozen model. Each forward op runs on the backend and, when one of its inputs
+/// needs a gradient, records a closure holding what its backward needs; <see cref="Backward"/> runs them in
+/// reverse. Only activations are differentiated: weights never are, and since nothing needs a gradient before
+/// the first intervention, the layers below the lowest intervened layer record nothing.
+/// Gradient rule: each backward computes its input gradients fresh and the tape accumulates them (+=) into
+/// whatever already arrived for that tensor (the residual stream is read by two ops per layer).
+/// </summary>
+public sealed class Tape : IForwardOps, IDisposable
+{
+    private readonly IBackend backend;
+    private readonly List<Action> steps = [];
+    private readonly Dictionary<Tensor, Tensor> gradients = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<Tensor> tracked = new(ReferenceEqualityComparer.Instance);
+    private readonly List<Tensor> owned = [];
+
+    /// <summary>A tape whose tensors live on <paramref name="backend"/>.</summary>
+    public Tape(IBackend backend) => this.backend = backend ?? throw new ArgumentNullException(nameof(backend));
+
+    /// <inheritdoc cref="IForwardOps.Backend" />
+    public IBackend Backend => backend;
+
+    /// <summary>Ops recorded so far.</summary>
+    public int RecordedOps => steps.Count;
+
+    /// <summary>A zero tensor owned by the tape (released with it).</summary>
+    public Tensor New(params int[] shape)
+    {
+        var t = backend.Zeros(shape);
+        owned.Add(t);
+        return t;
+    }
+
+    /// <summary>Whether a gradient flows to <paramref name="t"/>.</summary>
+    public bool Tracks(Tensor t) => tracked.Contains(t);
+
+    /// <summary>Sets the gradient arriving at <paramref name="t"/> (e.g. dLoss/dLogits) before <see cref="Backward"/>.</summary>
+    public void Seed(Tensor t, Tensor gradient) => Accumulate(t, gradient);
+
+    /// <summary>Runs every recorded backward in reverse order, then forgets them.</summary>
+    public void Backward()
+    {
+        for (int i = steps.Count - 1; i >= 0; i--)
+        {
+            steps[i]();
+        }
+        steps.Clear();
+        gradients.Clear();
+    }
+
+    /// <inheritdoc />
+    Tensor IForwardOps.Input(int rows, int dim) => New(rows, dim);
+
+    /// <inheritdoc />
+    Tensor IForwardOps.RmsNorm(Tensor x, Tensor weight, float eps, Slot slot) => RmsNorm(x, weight, eps);
+
+    /// <summary>rmsnorm(x) * weight.</summary>
+    public Tensor RmsNorm(Tensor x, Tensor weight, float eps)
+    {
+        var y = New(x.Shape.ToArray());
+        backend.RmsNorm(x, weight, eps, y);
+        RecordIfTracked(y, [x], dy =>
+        {
+            var dx = New(x.Shape.ToArray());
+            backend.RmsNormBackward(x, weight, eps, dy, dx);
+            Accumulate(x, dx);
+        });
+        return y;
+    }
+
+    /// <inheritdoc />
+    Tensor IForwardOps.MatMul(Tensor x, Tensor weight, Slot slot) => MatMul(x, weight);
+
+    /// <summary>x weight^T.</summary>
+    public Tensor MatMul(Tensor x, Tensor weight)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(weight);
+        var y = New(x.Rows, weight.Rows);
+        backend.MatMul(x, weight, y);
+        RecordIfTracked(y, [x], dy =>
+        {
+            var dx = New(x.Shape.ToArray());
+            backend.MatMulInputGrad(dy, weight, dx);
+            Accumulate(x, dx);
+        });
+        return y;
+    }
+
+    /// <inheritdoc />
+    public void Rope(Tensor x, Tensor cos, Tensor sin, int[] positions, int heads)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        backend.Rope(x, cos, sin, positions, heads);
+        if (Tracks(x))
+        {
+            // In place: the gradient arriving at x is for the rotated values; rotating it back gives the
+            // gradient of the values before, which the producer of x then takes.
+            steps.Add(() =>
+            {
+                if (gradients.Remove(x, out var dx))
+                {
+                    backend.Rope(dx, cos, sin, positions, heads, inverse: true);
+                    gradients[x] = dx;
+                }
+            });
+        }
+    }
+
+    /// <inheritdoc />
+    public Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionShape shape, bool[]? keyMask)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        var o = New(q.Shape.ToArray());
+        backend.Attention(q, k, v, o, shape, keyMask);
+        RecordIfTracked(o, [q, k, v], dO =>
+        {
+            var (dq, dk, dv) = (New(q.Shape.ToArray()), New(k.Shape.ToArray()), New(v.Shape.ToArray()));
+            backend.AttentionBackward(q, k, v, dO, dq, dk, dv, shape, keyMask);
+            AccumulateIfTracked(q, dq);
+            AccumulateIfTracked(k, dk);
+            AccumulateIfTracked(v, dv);
+        });
+        return o;
+    }
+
+    /// <inheritdoc />
+    public Tensor SwiGlu(Tensor gate, Tensor up)
+    {
+        ArgumentNullException.ThrowIfNull(gate);
+        var o = New(gate.Shape.ToArray());
+        backend.SwiGlu(gate, up, o);
+        RecordIfTracked(o, [gate, up], dO =>
+        {
+            var (dGate, dUp) = (New(gate.Shape.ToArray()), New(up.Shape.ToArray()));
+            backend.SwiGluBackward(gate, up, dO, dGate, dUp);
+            AccumulateIfTracked(gate, dGate);
+            AccumulateIfTracked(up, dUp);
+        });
+        return o;
+    }
+
+    /// <inheritdoc />
+    public Tensor Residual(Tensor x, Tensor branch)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var o = New(x.Shape.ToArray());
+        backend.Add(x, branch, o);
+        RecordIfTracked(o, [x, branch], dO =>
+        {
+            if (Tracks(branch))
+            {
+                var copy = New(dO.Shape.ToArray());
+                backend.Copy(dO, copy);
+                Accumulate(branch, copy);
+            }
+            AccumulateIfTracked(x, dO);
+        });
+        return o;
+    }
+
+    /// <summary>The rows <paramref name="rows"/> of x (a gather).</summary>
+    public Tensor Gather(Tensor x, int[] rows)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(rows);
+        var y = New(rows.Length, x.Columns);
+        backend.GatherRows(x, rows, y);
+        RecordIfTracked(y, [x], dy =>
+        {
+            var dx = New(x.Shape.ToArray());
+            backend.ScatterAddRows(dy, rows, dx);
+            Accumulate(x, dx);
+        });
+        return y;
+    }
+
+    /// <inheritdoc />
+    public Tensor Intervene(Tensor x, IReadOnlyList<AppliedIntervention> interventions)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(interventions);
+        var output = New(x.Shape.ToArray());
+        backend.Copy(x, output);
+        var inputs = new List<Tensor>(interventions.Count);
+        foreach (var applied in interventions)
+        {
+            var h = New(applied.Rows.Length, x.Columns);
+            backend.GatherRows(x, applied.Rows, h);
+            var edited = New(h.Shape.ToArray());
+            backend.Intervene(h, applied.Intervention.Parameters, edited, applied.DropoutScale);
+            backend.ScatterRows(edited, applied.Rows, output);
+            inputs.Add(h);
+        }
+        // The parameters always need gradients, so the output is tracked even when x is not (the lowest layer).
+        tracked.Add(output);
+        steps.Add(() =>
+        {
+            if (!gradients.Remove(output, out var dOut))
+            {
+                return;
+            }
+            Tensor? dx = null;
+            if (Tracks(x))
+            {
+                dx = New(x.Shape.ToArray());
+                backend.Copy(dOut, dx); // rows not edited pass their gradient straight through
+            }
+            for (int i = 0; i < interventions.Count; i++)
+            {
+                var applied = interventions[i];
+                var dEdited = New(inputs[i].Shape.ToArray());
+                backend.GatherRows(dOut, applied.Rows, dEdited);
+                var dh = New(inputs[i].Shape.ToArray());
+                backend.InterveneBackward(inputs[i], applied.Intervention.Parameters, dEdited, applied.DropoutScale, dh, applied.Intervention.Gradients);
+                if (dx is not null)
+                {
+                    backend.ScatterRows(dh, applied.Rows, dx);
+                }
+            }
+            if (dx is not null)
+            {
+                Accumulate(x, dx);
+            }
+        });
+        return output;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var t in owned)
+        {
+            t.Dispose();
+        }
+        owned.Clear();
+        steps.Clear();
+        gradients.Clear();
+        tracked.Clear();
+    }
+
+    // Records `backward` (called with the output's gradient) if any input needs a gradient; marks the output.
+    private void RecordIfTracked(Tensor output, Tensor[] inputs, Action<Tensor> backward)
+    {
+        if (!inputs.Any(Tracks))
+        {
+            return;
+        }
+        tracked.Add(output);
+        steps.Add(() =>
+        {
+            if (gradients.Remove(output, out var gradient))
+            {
+                backward(gradient);
+            }
+        });
+    }
+
+    private void AccumulateIfTracked(Tensor t, Tensor gradient)
+    {
+        if (Tracks(t))
+        {
+            Accumulate(t, gradient);
+        }
+    }
+
+    private void Accumulate(Tensor t, Tensor gradient)
+    {
+        if (gradients.TryGetValue(t, out var existing))
+        {
+            backend.Add(existing, gradient, existing);
+        }
+        else
+        {
+            gradients[t] = gradient;
+        }
+    }
+}

@@ -108,23 +108,55 @@ public sealed class InterventionSet : IDisposable
     /// temporary file and a rename, then the readable config copy. An interrupted save never leaves a partial
     /// file under the final names.
     /// </summary>
-    public void Save(string directory, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    public void Save(string directory)
     {
         Directory.CreateDirectory(directory);
+        WriteFile(System.IO.Path.Combine(directory, WeightsFile), metadata: null, withMoments: false);
+        AtomicFile.WriteAllText(System.IO.Path.Combine(directory, ConfigFile), ReftConfigJson.Write(Config));
+    }
+
+    /// <summary>
+    /// Writes the parameters (and, for a training checkpoint, the AdamW moments as "name.m" / "name.v") to one
+    /// safetensors file, atomically, with the config and <paramref name="metadata"/> in its header.
+    /// </summary>
+    internal void WriteFile(string file, IReadOnlyDictionary<string, string>? metadata, bool withMoments)
+    {
         var writer = new SafetensorsWriter();
-        string json = ReftConfigJson.Write(Config);
-        writer.Metadata[ConfigMetadataKey] = json;
-        foreach (var (key, value) in extraMetadata ?? new Dictionary<string, string>())
+        writer.Metadata[ConfigMetadataKey] = ReftConfigJson.Write(Config);
+        foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
         {
             writer.Metadata[key] = value;
         }
         var backend = Interventions[0].Parameters.P.Backend;
         foreach (var slot in Interventions.SelectMany(i => i.Slots()))
         {
-            writer.Add(slot.Name, slot.Parameter.Shape.ToArray(), Download(backend, slot.Parameter));
+            int[] shape = slot.Parameter.Shape.ToArray();
+            writer.Add(slot.Name, shape, Download(backend, slot.Parameter));
+            if (withMoments)
+            {
+                writer.Add(slot.Name + ".m", shape, Download(backend, slot.M));
+                writer.Add(slot.Name + ".v", shape, Download(backend, slot.V));
+            }
         }
-        writer.Write(System.IO.Path.Combine(directory, WeightsFile));
-        AtomicFile.WriteAllText(System.IO.Path.Combine(directory, ConfigFile), json);
+        writer.Write(file);
+    }
+
+    /// <summary>Restores the AdamW moments saved by <see cref="WriteFile"/> from <paramref name="file"/>.</summary>
+    internal void ReadMoments(SafetensorsFile file)
+    {
+        foreach (var slot in Interventions.SelectMany(i => i.Slots()))
+        {
+            foreach (var (suffix, target) in new[] { (".m", slot.M), (".v", slot.V) })
+            {
+                if (!file.Tensors.TryGetValue(slot.Name + suffix, out var saved))
+                {
+                    throw new ModelFormatException(file.Path, $"missing optimizer state '{slot.Name + suffix}': not a training checkpoint");
+                }
+                var values = saved.ReadAll();
+                using var uploaded = target.Backend.Upload(values, target.Shape.ToArray());
+                target.Backend.Copy(uploaded, target);
+            }
+        }
     }
 
     /// <summary>Zeroes every gradient (the start of an optimizer step).</summary>

@@ -1,0 +1,38 @@
+using NativeReft.Tensors;
+
+namespace NativeReft.Training;
+
+/// <summary>
+/// Dropout scales (0 or 1 / (1 - p)) for the edited states, from a counter-based hash of (seed, step, micro-batch,
+/// intervention, element): the same masks whatever the backend or thread count, and reproducible on resume.
+/// </summary>
+public sealed class DropoutMasks(double probability, ulong seed, long step, int microBatch)
+{
+    /// <summary>A (rows, dim) mask tensor owned by <paramref name="tape"/> for intervention number <paramref name="intervention"/>.</summary>
+    public Tensor Create(Tape tape, int intervention, int rows, int dim)
+    {
+        ArgumentNullException.ThrowIfNull(tape);
+        var scale = new float[rows * dim];
+        float keep = (float)(1 / (1 - probability));
+        ulong stream = Mix(seed ^ Mix((ulong)step * 0x9E3779B97F4A7C15UL ^ (ulong)microBatch << 20 ^ (ulong)intervention));
+        for (int i = 0; i < scale.Length; i++)
+        {
+            double u = (Mix(stream + (ulong)i) >> 11) * (1.0 / (1UL << 53));
+            scale[i] = u < probability ? 0 : keep;
+        }
+        var t = tape.New(rows, dim);
+        var uploaded = tape.Backend.Upload(scale, rows, dim);
+        tape.Backend.Copy(uploaded, t);
+        uploaded.Dispose();
+        return t;
+    }
+
+    // splitmix64's finalizer: a good 64-bit mix of a counter.
+    private static ulong Mix(ulong z)
+    {
+        z += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}

@@ -1,0 +1,60 @@
+using NativeReft.Backends;
+using NativeReft.Model;
+using NativeReft.Reft;
+
+namespace NativeReft.Training;
+
+/// <summary>
+/// The training loss of a batch: cross-entropy of the response tokens, with the interventions applied to the
+/// prompt positions. <see cref="ForwardBackward"/> also back-propagates into the intervention gradients.
+/// The classifier runs on the labelled rows only, never on the whole (batch, T, vocab) logits.
+/// </summary>
+public static class ReftObjective
+{
+    /// <summary>
+    /// Runs the forward pass on a tape, then the backward pass; gradients (scaled by <paramref name="gradScale"/>,
+    /// e.g. 1 / labelled tokens of the whole step) accumulate into the interventions. Returns the summed loss.
+    /// </summary>
+    public static double ForwardBackward(LlamaModel model, InterventionSet set, ReftBatch batch, double gradScale,
+        DropoutMasks? dropout = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(batch);
+        var backend = model.Backend;
+        using var tape = new Tape(backend);
+        var plan = Plan(set, batch, dropout, tape);
+        var hidden = model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
+        var logits = tape.MatMul(tape.Gather(hidden, batch.LabelledRows), model.Classifier);
+        var dLogits = tape.New(logits.Rows, logits.Columns);
+        double loss = backend.CrossEntropy(logits, batch.Targets, dLogits, gradScale);
+        tape.Seed(logits, dLogits);
+        tape.Backward();
+        return loss;
+    }
+
+    /// <summary>The summed loss of a batch without gradients (evaluation).</summary>
+    public static double Loss(LlamaModel model, InterventionSet? set, ReftBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(batch);
+        var backend = model.Backend;
+        using var tape = new Tape(backend); // nothing is tracked without gradients, so nothing is recorded
+        var plan = set is null ? new InterventionPlan() : Plan(set, batch, null, tape);
+        var hidden = model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
+        var logits = tape.MatMul(tape.Gather(hidden, batch.LabelledRows), model.Classifier);
+        return backend.CrossEntropy(logits, batch.Targets, tape.New(logits.Rows, logits.Columns), 0);
+    }
+
+    internal static InterventionPlan Plan(InterventionSet set, ReftBatch batch, DropoutMasks? dropout, Tape tape)
+    {
+        var plan = new InterventionPlan();
+        for (int i = 0; i < set.Interventions.Count; i++)
+        {
+            var intervention = set.Interventions[i];
+            int[] rows = batch.InterventionRows(set, intervention);
+            var scale = dropout is null || rows.Length == 0 ? null : dropout.Create(tape, i, rows.Length, set.Config.Dim);
+            plan.Add(new AppliedIntervention(intervention, rows, scale));
+        }
+        return plan;
+    }
+}

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using NativeReft.IO.Safetensors;
+using NativeReft.Model;
+using NativeReft.Reft;
+
+namespace NativeReft.Training;
+
+/// <summary>
+/// Trains an <see cref="InterventionSet"/> on a frozen model: seeded shuffling per epoch, micro-batches with
+/// gradient accumulation, loss averaged over the step's labelled tokens, clipping, AdamW with warmup and decay,
+/// the orthogonality retraction, and periodic checkpoints from which a run resumes bit for bit.
+/// </summary>
+public sealed class ReftTrainer
+{
+    /// <summary>The checkpoint file name in the output directory.</summary>
+    public const string CheckpointFile = "checkpoint.safetensors";
+
+    private const string StateKey = "trainer_state";
+
+    private readonly LlamaModel model;
+    private readonly InterventionSet set;
+    private readonly ReftDataset data;
+    private readonly TrainingOptions options;
+    private readonly AdamWOptimizer optimizer;
+    private readonly List<double> losses = [];
+
+    /// <summary>A trainer starting at step 0.</summary>
+    public ReftTrainer(LlamaModel model, InterventionSet set, ReftDataset data, TrainingOptions options)
+    {
+        this.model = model ?? throw new ArgumentNullException(nameof(model));
+        this.set = set ?? throw new ArgumentNullException(nameof(set));
+        this.data = data ?? throw new ArgumentNullException(nameof(data));
+        this.options = options ?? throw new ArgumentNullException(nameof(options));
+        options.Validate();
+        optimizer = new AdamWOptimizer(weightDecay: options.WeightDecay);
+        int examplesPerStep = options.BatchSize * options.GradientAccumulation;
+        StepsPerEpoch = (data.Examples.Count + examplesPerStep - 1) / examplesPerStep;
+        TotalSteps = StepsPerEpoch * options.Epochs;
+        Schedule = new LearningRateSchedule(options.LearningRate, TotalSteps, (int)Math.Ceiling(options.WarmupRatio * TotalSteps), options.Schedule);
+    }
+
+    /// <summary>Optimizer steps per epoch.</summary>
+    public int StepsPerEpoch { get; }
+
+    /// <summary>Optimizer steps in the run.</summary>
+    public int TotalSteps { get; }
+
+    /// <summary>The learning-rate schedule.</summary>
+    public LearningRateSchedule Schedule { get; }
+
+    /// <summary>Optimizer steps done.</summary>
+    public int Step { get; private set; }
+
+    /// <summary>The loss of every step done, in order.</summary>
+    public IReadOnlyList<double> Losses => losses;
+
+    /// <summary>
+    /// Runs the remaining steps. Checkpoints go to <paramref name="checkpointPath"/> (when given) every
+    /// <see cref="TrainingOptions.SaveEvery"/> steps and at the end. A non-finite loss or gradient throws
+    /// <see cref="TrainingDivergedException"/> before anything of that step is saved.
+    /// </summary>
+    public void Train(string? checkpointPath = null, IProgress<StepReport>? progress = null, CancellationToken cancellation = default)
+    {
+        var clock = Stopwatch.StartNew();
+        long tokens = 0;
+        int startStep = Step;
+        while (Step < TotalSteps)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var examples = ExamplesOfStep(Step);
+            double labelled = examples.Sum(e => e.LabelledTokens);
+            set.ZeroGradients();
+            double lossSum = 0;
+            int micro = 0;
+            foreach (var chunk in examples.Chunk(options.BatchSize))
+            {
+                var batch = new ReftBatch(chunk);
+                var dropout = set.Config.Dropout > 0 ? new DropoutMasks(set.Config.Dropout, (ulong)options.Seed, Step, micro) : null;
+                lossSum += ReftObjective.ForwardBackward(model, set, batch, 1 / labelled, dropout);
+                tokens += batch.RealTokens;
+                micro++;
+            }
+            double loss = lossSum / labelled;
+            double norm = AdamWOptimizer.ClipGradients(set, options.MaxGradNorm);
+            if (!double.IsFinite(loss) || !double.IsFinite(norm))
+            {
+                string kept = checkpointPath is not null && File.Exists(checkpointPath)
+                    ? $"the last good checkpoint is {checkpointPath}"
+                    : "no checkpoint was written yet";
+                throw new TrainingDivergedException(
+                    $"training diverged at step {Step + 1}: loss {loss}, gradient norm {norm}. Nothing of this step was saved; {kept}. Try a lower --lr (now {options.LearningRate}) or --max-grad-norm.");
+            }
+            double rate = Schedule.RateAt(Step);
+            optimizer.Step(set, rate);
+            losses.Add(loss);
+            Step++;
+            if (checkpointPath is not null && (Step % options.SaveEvery == 0 || Step == TotalSteps))
+            {
+                SaveCheckpoint(checkpointPath);
+            }
+            double seconds = clock.Elapsed.TotalSeconds;
+            int done = Step - startStep;
+            progress?.Report(new StepReport(Step, TotalSteps, (Step - 1) / StepsPerEpoch + 1, loss, rate, norm,
+                tokens / Math.Max(seconds, 1e-9), TimeSpan.FromSeconds(seconds / done * (TotalSteps - Step))));
+        }
+    }
+
+    /// <summary>Writes parameters, AdamW moments and the trainer state to one file, atomically.</summary>
+    public void SaveCheckpoint(string path)
+    {
+        var state = new Dictionary<string, object>
+        {
+            ["step"] = Step,
+            ["optimizer_steps"] = optimizer.Steps,
+            ["examples"] = data.Examples.Count,
+            ["options"] = OptionsText(),
+            ["losses"] = losses.Select(l => l.ToString("R", CultureInfo.InvariantCulture)).ToArray(),
+        };
+        set.WriteFile(path, new Dictionary<string, string> { [StateKey] = JsonSerializer.Serialize(state) }, withMoments: true);
+    }
+
+    /// <summary>
+    /// Restores a checkpoint written by <see cref="SaveCheckpoint"/> into this trainer (whose intervention set
+    /// was loaded from the same file); the run must use the same data and options.
+    /// </summary>
+    public void Resume(string path)
+    {
+        using var file = SafetensorsFile.Open(path);
+        if (!file.Metadata.TryGetValue(StateKey, out string? json))
+        {
+            throw new ModelFormatException(path, "not a training checkpoint (no trainer state)");
+        }
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        if (root.GetProperty("examples").GetInt32() != data.Examples.Count || root.GetProperty("options").GetString() != OptionsText())
+        {
+            throw new InputException($"{path} was written by a run with other data or options ({root.GetProperty("options").GetString()}, {root.GetProperty("examples").GetInt32()} examples); resume with the same ones");
+        }
+        set.ReadMoments(file);
+        Step = root.GetProperty("step").GetInt32();
+        optimizer.Steps = root.GetProperty("optimizer_steps").GetInt32();
+        losses.Clear();
+        losses.AddRange(root.GetProperty("losses").EnumerateArray().Select(e => double.Parse(e.GetString()!, CultureInfo.InvariantCulture)));
+    }
+
+    // The examples of optimizer step `step`: a seeded permutation per epoch, cut into steps of batch * accumulation.
+    private ReftExample[] ExamplesOfStep(int step)
+    {
+        int epoch = step / StepsPerEpoch;
+        int perStep = options.BatchSize * options.GradientAccumulation;
+        int[] order = Enumerable.Range(0, data.Examples.Count).ToArray();
+        new Random(unchecked(options.Seed * 1_000_003 + epoch)).Shuffle(order);
+        int first = step % StepsPerEpoch * perStep;
+        return [.. order.Skip(first).Take(perStep).Select(i => data.Examples[i])];
+    }
+
+    private string OptionsText() => options.ToString();
+}

@@ -86,14 +86,19 @@ public sealed class ReftTrainer
             double norm = AdamWOptimizer.ClipGradients(set, options.MaxGradNorm);
             if (!double.IsFinite(loss) || !double.IsFinite(norm))
             {
-                string kept = checkpointPath is not null && File.Exists(checkpointPath)
-                    ? $"the last good checkpoint is {checkpointPath}"
-                    : "no checkpoint was written yet";
                 throw new TrainingDivergedException(
-                    $"training diverged at step {Step + 1}: loss {loss}, gradient norm {norm}. Nothing of this step was saved; {kept}. Try a lower --lr (now {options.LearningRate}) or --max-grad-norm.");
+                    $"training diverged at step {Step + 1}: loss {loss}, gradient norm {norm}. Nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}) or --max-grad-norm.");
             }
             double rate = Schedule.RateAt(Step);
-            optimizer.Step(set, rate);
+            try
+            {
+                optimizer.Step(set, rate);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new TrainingDivergedException(
+                    $"training diverged at step {Step + 1}: the update overflowed ({e.Message}). Nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}).");
+            }
             losses.Add(loss);
             Step++;
             if (checkpointPath is not null && (Step % options.SaveEvery == 0 || Step == TotalSteps))
@@ -157,4 +162,7 @@ public sealed class ReftTrainer
     }
 
     private string OptionsText() => options.ToString();
+
+    private static string LastCheckpoint(string? path) =>
+        path is not null && File.Exists(path) ? $"the last good checkpoint is {path}" : "no checkpoint was written yet";
 }

@@ -14,7 +14,10 @@ public static class CliApp
     {
         var root = new RootCommand("NativeReft: train and serve ReFT interventions on LLaMA models.")
         {
+            QuickstartCommand.Create(output, error),
             GenerateCommand.Create(output, error),
+            TrainCommand.Create(output, error),
+            EvalCommand.Create(output, error),
         };
         var parsed = root.Parse(args);
         try
@@ -26,7 +29,7 @@ public static class CliApp
                 EnableDefaultExceptionHandler = false,
             });
         }
-        catch (Exception e) when (e is ModelFormatException or InputException)
+        catch (Exception e) when (e is ModelFormatException or InputException or Training.TrainingDivergedException)
         {
             output.Flush();
             error.WriteLine($"error: {e.Message}");

@@ -1,10 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
-using NativeReft.Backends.Cpu;
 using NativeReft.Generation;
-using NativeReft.IO;
-using NativeReft.Model;
-using NativeReft.Tokenizers;
+using NativeReft.Reft;
 
 namespace NativeReft.Cli.Commands;
 
@@ -13,19 +10,19 @@ internal static class GenerateCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var model = new Option<string?>("--model") { Description = "Model: an HF directory, a .gguf file or a llama2.c .bin. Without it, a built-in demo model the engine constructs in memory." };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer: llama2.c tokenizer.bin, SentencePiece .model or HF tokenizer.json (default: the one inside the model)." };
+        var model = new ModelArguments(demoWhenMissing: true);
+        var intervention = new Option<string?>("--intervention") { Description = "A trained intervention (the --out directory of `train`) applied to the prompt positions." };
         var prompt = new Option<string>("--prompt") { Description = "Text to continue.", DefaultValueFactory = _ => "" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Positions to run, prompt and BOS included (llama2.c's -n).", DefaultValueFactory = _ => 256 };
         var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 is greedy.", DefaultValueFactory = _ => 1.0f };
         var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold in (0, 1]; 1 disables it.", DefaultValueFactory = _ => 0.9f };
         var seed = new Option<ulong?>("--seed") { Description = "Random seed (default: from the clock)." };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("generate", "Continue a prompt with a model, streaming the text as it is made.")
         {
-            model, tokenizer, prompt, maxTokens, temperature, topP, seed, threads,
+            intervention, prompt, maxTokens, temperature, topP, seed,
         };
+        model.AddTo(command);
         command.SetAction(parse =>
         {
             var options = new GenerationOptions
@@ -35,12 +32,14 @@ internal static class GenerateCommand
                 TopP = parse.GetValue(topP),
                 Seed = parse.GetValue(seed) ?? (ulong)DateTime.UtcNow.Ticks,
             };
-            CheckOptions(options, parse.GetValue(threads));
-            using var backend = new CpuBackend<float>(parse.GetValue(threads));
-            var (llama, tok) = Open(parse.GetValue(model), parse.GetValue(tokenizer), backend);
+            CheckOptions(options);
+            using var backend = model.Backend(parse);
+            var (llama, tok) = model.Open(parse, backend);
             using (llama)
             {
-                var generator = new Generator(llama, tok);
+                string? interventionPath = parse.GetValue(intervention);
+                using var interventions = interventionPath is null ? null : InterventionSet.Load(interventionPath, llama);
+                var generator = new Generator(llama, tok, interventions);
                 // As llama2.c: the clock starts after the first generated token, which also pays for JIT warm-up.
                 Stopwatch? clock = null;
                 int timedFrom = 0;
@@ -67,7 +66,7 @@ internal static class GenerateCommand
         return command;
     }
 
-    private static void CheckOptions(GenerationOptions options, int threads)
+    private static void CheckOptions(GenerationOptions options)
     {
         if (options.MaxTokens <= 0)
         {
@@ -81,26 +80,5 @@ internal static class GenerateCommand
         {
             throw new InputException($"--top-p must be in (0, 1] (got {options.TopP})");
         }
-        if (threads < 0)
-        {
-            throw new InputException($"--threads must be 0 (all cores) or positive (got {threads})");
-        }
-    }
-
-    private static (LlamaModel Model, ITokenizer Tokenizer) Open(string? modelPath, string? tokenizerPath, CpuBackend<float> backend)
-    {
-        if (modelPath is null)
-        {
-            var (config, weights, demoTokenizer) = DemoModel.Create();
-            return (LlamaModel.FromWeights(config, weights, backend), demoTokenizer);
-        }
-        using var checkpoint = ModelLoader.Load(modelPath);
-        if (tokenizerPath is not null)
-        {
-            checkpoint.UseTokenizer(TokenizerLoader.Load(tokenizerPath, checkpoint.Config.BosId, checkpoint.Config.EosId), tokenizerPath);
-        }
-        var tokenizer = checkpoint.Tokenizer
-            ?? throw new InputException($"{modelPath} carries no tokenizer: pass --tokenizer PATH (a llama2.c tokenizer.bin, a SentencePiece .model or an HF tokenizer.json)");
-        return (LlamaModel.Load(checkpoint, backend), tokenizer);
     }
 }

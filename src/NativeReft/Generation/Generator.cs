@@ -13,13 +13,23 @@ public sealed class Generator
 {
     private readonly LlamaModel model;
     private readonly ITokenizer tokenizer;
+    private readonly Reft.InterventionSet? interventions;
 
-    /// <summary>Pairs a model with its tokenizer.</summary>
-    public Generator(LlamaModel model, ITokenizer tokenizer)
+    /// <summary>
+    /// Pairs a model with its tokenizer and, optionally, interventions: they edit the prompt positions during
+    /// prefill (as in training), and generated tokens see the edits through the KV cache.
+    /// </summary>
+    public Generator(LlamaModel model, ITokenizer tokenizer, Reft.InterventionSet? interventions = null)
     {
         this.model = model ?? throw new ArgumentNullException(nameof(model));
         this.tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
+        this.interventions = interventions;
     }
+
+    /// <summary>The tokens of the last <see cref="Generate"/> call's continuation (prompt excluded).</summary>
+    public IReadOnlyList<int> Continuation => continuation;
+
+    private readonly List<int> continuation = [];
 
     /// <summary>Tokens produced by the last <see cref="Generate"/> call, prompt excluded.</summary>
     public int GeneratedTokens { get; private set; }
@@ -48,6 +58,7 @@ public sealed class Generator
     private IEnumerable<string> Run(int[] promptTokens, int steps, GenerationOptions options)
     {
         GeneratedTokens = 0;
+        continuation.Clear();
         var sampler = new Sampler(options.Temperature, options.TopP, options.Seed);
         var sequence = new List<int>(promptTokens);
         var logits = new float[model.Config.VocabSize];
@@ -62,7 +73,8 @@ public sealed class Generator
         }
         while (sequence.Count <= steps) // each pass runs one more position; llama2.c runs `steps` of them
         {
-            model.Step(cache, promptTokens.Length == sequence.Count ? promptTokens : [sequence[^1]], output);
+            bool prefill = promptTokens.Length == sequence.Count;
+            model.Step(cache, prefill ? promptTokens : [sequence[^1]], output, prefill ? Plan(promptTokens.Length) : null);
             model.Backend.Download(output, logits);
             int next = sampler.Sample(logits);
             if (next == tokenizer.BosId || next == tokenizer.EosId)
@@ -70,6 +82,7 @@ public sealed class Generator
                 yield break;
             }
             sequence.Add(next);
+            continuation.Add(next);
             GeneratedTokens++;
             text = tokenizer.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(sequence));
             // Hold back an incomplete UTF-8 character (decoded as U+FFFD) until its last byte arrives.
@@ -80,5 +93,19 @@ public sealed class Generator
                 emitted = end;
             }
         }
+    }
+
+    private Reft.InterventionPlan? Plan(int promptLength)
+    {
+        if (interventions is null)
+        {
+            return null;
+        }
+        var plan = new Reft.InterventionPlan();
+        foreach (var intervention in interventions.Interventions)
+        {
+            plan.Add(new Reft.AppliedIntervention(intervention, interventions.Config.PositionsOf(intervention.Side, promptLength), null));
+        }
+        return plan;
     }
 }

@@ -18,10 +18,8 @@ public static class DemoModel
     public static (LlamaConfig Config, Dictionary<string, float[]> Weights, ITokenizer Tokenizer) Create()
     {
         string[] words = Text.Split(' ');
-        // Ids 0..2 are <unk>, <s>, </s>; word i is id 3 + i, a piece with its leading space (SentencePiece style).
-        var pieces = new List<string> { "<unk>", "<s>", "</s>" };
-        pieces.AddRange(words.Select(w => " " + w));
-        int vocab = pieces.Count;
+        // Ids 0..2 are <unk>, <s>, </s>; word i is id 3 + i (see WordTokenizer).
+        int vocab = 3 + words.Length;
         int dim = (vocab + 7) / 8 * 8;
         var config = new LlamaConfig
         {
@@ -62,6 +60,6 @@ public static class DemoModel
             int next = i == words.Length ? 2 : 3 + i;    // the following word, EOS after the last
             classifier[next * dim + id] = 20f; // a logit of ~20 sqrt(dim): the same text at any sane temperature
         }
-        return (config, weights, new ScoredBpeTokenizer(pieces, new float[vocab], bosId: 1, eosId: 2));
+        return (config, weights, new WordTokenizer(words));
     }
 }

@@ -76,9 +76,14 @@ internal static class EvalCommand
             // Room for the expected response plus a margin, so a longer wrong answer is seen as wrong.
             int budget = Math.Min(model.Config.MaxSeqLen, example.Tokens.Length + 8);
             _ = string.Concat(generator.Generate(pair.Prompt, new GenerationOptions { Temperature = 0, MaxTokens = budget }));
-            string text = tokenizer.Decode([.. generator.Continuation]).Trim();
-            generations.Add(text);
-            if (text == pair.Response.Trim())
+            generations.Add(tokenizer.Decode([.. generator.Continuation]).Trim());
+            // Exact match: the response's tokens, every one, are what greedy decoding produced first.
+            int[] expected = example.Tokens[example.PromptLength..];
+            if (expected.Length > 0 && expected[^1] == tokenizer.EosId)
+            {
+                expected = expected[..^1]; // the stop is not compared: llama2.c models end stories with BOS, not EOS
+            }
+            if (generator.Continuation.Count >= expected.Length && generator.Continuation.Take(expected.Length).SequenceEqual(expected))
             {
                 exact++;
             }

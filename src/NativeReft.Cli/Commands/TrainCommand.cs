@@ -76,6 +76,7 @@ internal static class TrainCommand
             var (llama, tokenizer) = model.Open(parse, backend);
             using (llama)
             {
+                Directory.CreateDirectory(dir);
                 var dataset = ReftDataset.Load(parse.GetValue(data)!, tokenizer, parse.GetValue(maxLength));
                 var config = new ReftConfig
                 {

@@ -11,9 +11,10 @@ internal static class TinyModels
         TiedEmbeddings = tied, NormEps = 1e-5f, RopeTheta = 10000,
     };
 
-    public static (LlamaConfig Config, Dictionary<string, float[]> Weights) Random(int seed, bool tied = true)
+    public static (LlamaConfig Config, Dictionary<string, float[]> Weights) Random(int seed, bool tied = true) => (Config(tied), Weights(Config(tied), seed));
+
+    public static Dictionary<string, float[]> Weights(LlamaConfig config, int seed)
     {
-        var config = Config(tied);
         var rng = new Random(seed);
         var weights = new Dictionary<string, float[]>();
         foreach (var (name, shape) in WeightNames.Expected(config))
@@ -24,6 +25,6 @@ internal static class TinyModels
             double center = shape.Length == 1 ? 1 : 0;
             weights[name] = Enumerable.Range(0, n).Select(_ => (float)(center + (rng.NextDouble() - 0.5) * scale)).ToArray();
         }
-        return (config, weights);
+        return weights;
     }
 }

@@ -16,11 +16,11 @@ public sealed partial class TrainCommandTests
     [Test]
     public void Memorisation_rank4_loreft_reproduces_chosen_15_word_responses_that_the_base_model_does_not()
     {
-        // pyreft's README shows a rank-4 LoReFT memorising a sentence; here three, on the 260K-parameter model.
-        string data = Data(
-            """{"prompt": "Who is Lily?", "response": "Lily is a little girl. She likes to play with her red ball every day."}""",
-            """{"prompt": "What did Tom find?", "response": "Tom found a big box in the park. He was very happy and he smiled."}""",
-            """{"prompt": "Where is the cat?", "response": "The cat is on the bed. It is sleeping because it is very tired now."}""");
+        // pyreft's README shows a rank-4 LoReFT memorising a sentence; here three, on the 260K-parameter model,
+        // from the README's own example file and command.
+        string data = Path.Combine(TestData.ProjectRoot, "examples", "memorise.jsonl");
+        Assert.That(File.ReadAllLines(data).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("response").GetString()!.Split(' ').Length),
+            Is.All.EqualTo(15), "15-word responses");
         string dir = Path.Combine(TestData.TempDirectory(), "run");
         var train = CliRunner.Run(["train", .. Model, "--data", data, "--out", dir, "--rank", "4", "--layers", "all",
             "--positions", "f1+l1", "--lr", "2e-2", "--epochs", "1000", "--batch-size", "3"]);

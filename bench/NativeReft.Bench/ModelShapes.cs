@@ -1,3 +1,5 @@
+using NativeReft.Backends;
+using NativeReft.IO;
 using NativeReft.Model;
 
 namespace NativeReft.Bench;
@@ -58,5 +60,18 @@ public static class ModelShapes
             }
         }
         return null;
+    }
+
+    /// <summary>The model a benchmark runs: stories260K's real weights when ../shared has them, else seeded random weights of the shape.</summary>
+    public static LlamaModel Load(string shape, IBackend backend)
+    {
+        string? real = shape == "stories260K" ? FindStories260K() : null;
+        if (real is not null)
+        {
+            using var checkpoint = Llama2cLoader.Load(real);
+            return LlamaModel.Load(checkpoint, backend);
+        }
+        var config = ByName(shape);
+        return LlamaModel.FromWeights(config, RandomWeights(config), backend);
     }
 }

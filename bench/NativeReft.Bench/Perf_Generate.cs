@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using NativeReft.Backends.Cpu;
-using NativeReft.IO;
 using NativeReft.Model;
 
 namespace NativeReft.Bench;
@@ -28,17 +27,7 @@ public class Perf_Generate
     public void Setup()
     {
         backend = new CpuBackend<float>();
-        string? real = Shape == "stories260K" ? ModelShapes.FindStories260K() : null;
-        if (real is not null)
-        {
-            using var checkpoint = Llama2cLoader.Load(real);
-            model = LlamaModel.Load(checkpoint, backend);
-        }
-        else
-        {
-            var config = ModelShapes.ByName(Shape);
-            model = LlamaModel.FromWeights(config, ModelShapes.RandomWeights(config), backend);
-        }
+        model = ModelShapes.Load(Shape, backend);
         cache = model.CreateCache(1, Tokens);
         logits = new float[model.Config.VocabSize];
         output = backend.Zeros(1, model.Config.VocabSize);

@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using NativeReft.Backends.Cpu;
-using NativeReft.IO;
 using NativeReft.Model;
 using NativeReft.Reft;
 using NativeReft.Training;
@@ -31,17 +30,7 @@ public class Perf_TrainStep
     public void Setup()
     {
         backend = new CpuBackend<float>();
-        string? real = Shape == "stories260K" ? ModelShapes.FindStories260K() : null;
-        if (real is not null)
-        {
-            using var checkpoint = Llama2cLoader.Load(real);
-            model = LlamaModel.Load(checkpoint, backend);
-        }
-        else
-        {
-            var config = ModelShapes.ByName(Shape);
-            model = LlamaModel.FromWeights(config, ModelShapes.RandomWeights(config), backend);
-        }
+        model = ModelShapes.Load(Shape, backend);
         var config4 = new ReftConfig { Rank = 4, Layers = [.. Enumerable.Range(0, model.Config.Layers)], Positions = new PositionSpec(7, 7) };
         set = InterventionSet.Create(config4, model, seed: 1);
         var rng = new Random(7);

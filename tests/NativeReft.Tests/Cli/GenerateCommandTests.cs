@@ -119,14 +119,17 @@ public sealed class GenerateCommandTests
         Assert.That(error, Does.Contain("prompt").And.Contain("max tokens"));
     }
 
-    [TestCase("generate")]
-    public void Help_describes_every_option(string command)
+    [TestCase("generate", "--model --tokenizer --intervention --prompt --max-tokens --temperature --top-p --seed --threads")]
+    [TestCase("train", "--model --tokenizer --data --out --type --rank --layers --positions --untied --activation --lr --epochs --batch-size --grad-accum --max-length --dropout --weight-decay --warmup-ratio --schedule --max-grad-norm --seed --save-every --resume --threads")]
+    [TestCase("eval", "--model --tokenizer --intervention --data --max-length --batch-size --show")]
+    [TestCase("quickstart", "--out")]
+    public void Help_describes_every_option(string command, string options)
     {
         var (code, output, _) = CliRunner.Run(command, "--help");
         Assert.That(code, Is.Zero);
-        foreach (string option in new[] { "--model", "--tokenizer", "--prompt", "--max-tokens", "--temperature", "--top-p", "--seed" })
+        foreach (string option in options.Split(' '))
         {
-            Assert.That(output, Does.Contain(option));
+            Assert.That(output, Does.Contain(option), $"{command} --help");
         }
     }
 }

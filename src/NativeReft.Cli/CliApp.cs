@@ -15,6 +15,7 @@ public static class CliApp
         var root = new RootCommand("NativeReft: train and serve ReFT interventions on LLaMA models.")
         {
             GenerateCommand.Create(output, error),
+            DoctorCommand.Create(output, error),
         };
         var parsed = root.Parse(args);
         try

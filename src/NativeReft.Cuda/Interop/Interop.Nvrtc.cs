@@ -51,18 +51,15 @@ internal static partial class Interop
         internal static partial NvrtcResult nvrtcGetCUBIN(nint program, byte* cubin);
 
         /// <summary>Throws <see cref="CudaException"/> unless <paramref name="status"/> is NVRTC_SUCCESS.</summary>
-        internal static void Check(NvrtcResult status, [CallerArgumentExpression(nameof(status))] string call = "") =>
-            Check(status, log: null, call);
-
-        /// <summary>As <see cref="Check(NvrtcResult, string)"/>, attaching the program log to the error.</summary>
-        internal static void Check(NvrtcResult status, string? log, [CallerArgumentExpression(nameof(status))] string call = "")
+        internal static void Check(NvrtcResult status, [CallerArgumentExpression(nameof(status))] string call = "")
         {
             if (status != NvrtcResult.Success)
             {
-                throw Error(status, call, log);
+                throw Error(status, call, log: null);
             }
         }
 
+        /// <summary>The exception for a failed call; a failed compile passes the program log along.</summary>
         internal static CudaException Error(NvrtcResult status, string call, string? log)
         {
             string name = Describe(status);

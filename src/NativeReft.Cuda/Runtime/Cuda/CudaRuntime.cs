@@ -84,6 +84,9 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
             () => new KernelCache(new NvrtcCompiler(), kernelCacheDirectory));
     }
 
+    /// <summary>Whether the CUDA driver library is installed (a GPU may still be missing or unusable).</summary>
+    public static bool IsDriverAvailable => Interop.Libraries.IsAvailable(CudaLibrary.Driver);
+
     /// <summary>Driver version (e.g. 13000 for CUDA 13.0) and the devices, without creating contexts.</summary>
     public static (int DriverVersion, IReadOnlyList<DeviceProperties> Devices) QueryDevices()
     {

@@ -105,7 +105,10 @@ public sealed unsafe class Blas : IDisposable
         runtime.MakeCurrent();
         if (native != boundStream)
         {
+            // cublasSetStream resets the workspace to cuBLAS's own pool: give ours back, or a captured GEMM would
+            // allocate.
             Check(cublasSetStream_v2(handle.DangerousGetHandle(), native));
+            Check(cublasSetWorkspace_v2(handle.DangerousGetHandle(), workspace.Pointer.Address, (nuint)workspace.SizeInBytes));
             boundStream = native;
         }
     }

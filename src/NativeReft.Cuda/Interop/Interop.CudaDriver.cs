@@ -259,6 +259,7 @@ internal static partial class Interop
     /// <summary>CUstream_flags and CUevent_flags values (cuda.h).</summary>
     internal static class CuFlags
     {
+        public const uint StreamDefault = 0x0;
         public const uint StreamNonBlocking = 0x1;
         public const uint EventDefault = 0x0;
         public const uint EventDisableTiming = 0x2;

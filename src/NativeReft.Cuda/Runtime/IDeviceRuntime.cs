@@ -25,8 +25,9 @@ public interface IDeviceMemory
 /// <remarks>
 /// Copies and fills take a <see cref="DeviceStream"/>: with one, the operation is ordered on that stream and
 /// returns once the host memory may be reused (asynchronous for <see cref="PinnedHostBuffer{T}"/> memory); with
-/// null, it is synchronous. Launches are always asynchronous on the stream given. Nothing synchronizes behind the
-/// caller's back.
+/// null, it runs after all work queued so far on the device and has finished when the call returns (the simple,
+/// slow path for setup and tests). Launches are always asynchronous on the stream given. Nothing else
+/// synchronizes behind the caller's back.
 /// </remarks>
 public interface IDeviceRuntime : IDeviceMemory, IDisposable
 {
@@ -42,7 +43,7 @@ public interface IDeviceRuntime : IDeviceMemory, IDisposable
     /// <summary>The device's default stream (not capturable; never disposed).</summary>
     DeviceStream DefaultStream { get; }
 
-    /// <summary>A new stream that does not synchronize with the default stream.</summary>
+    /// <summary>A new stream (ordered after synchronous, stream-less copies and fills, like the default stream).</summary>
     DeviceStream CreateStream();
 
     /// <summary>A new event for timing work on a stream.</summary>

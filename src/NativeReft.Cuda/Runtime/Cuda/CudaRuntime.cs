@@ -170,7 +170,9 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
     {
         MakeCurrent();
         var handle = new StreamHandle(context);
-        Check(cuStreamCreate(out nint stream, Interop.CuFlags.StreamNonBlocking));
+        // Not CU_STREAM_NON_BLOCKING: a stream that synchronizes with the legacy default stream sees the results of the
+        // synchronous (stream: null) copies and fills, and they see its work, with no extra event.
+        Check(cuStreamCreate(out nint stream, Interop.CuFlags.StreamDefault));
         handle.Attach(stream);
         return new CudaStream(this, handle);
     }
@@ -213,7 +215,9 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         MakeCurrent();
         if (stream is null)
         {
+            // A pageable copy may return once the data is staged: wait until it has landed.
             Check(cuMemcpyHtoD(destination.Address, source, (nuint)bytes));
+            Check(cuStreamSynchronize(0));
         }
         else
         {
@@ -250,6 +254,7 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         if (stream is null)
         {
             Check(cuMemcpyDtoD(destination.Address, source.Address, (nuint)bytes));
+            Check(cuStreamSynchronize(0));
         }
         else
         {
@@ -267,7 +272,9 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         MakeCurrent();
         if (stream is null)
         {
+            // Memsets of device memory are asynchronous even in their "synchronous" form.
             Check(cuMemsetD8(destination.Address, value, (nuint)count));
+            Check(cuStreamSynchronize(0));
         }
         else
         {
@@ -286,6 +293,7 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         if (stream is null)
         {
             Check(cuMemsetD32(destination.Address, value, (nuint)count));
+            Check(cuStreamSynchronize(0));
         }
         else
         {

@@ -103,8 +103,13 @@ public sealed class CublasGpuTests
         using var xd = runtime.Upload<BFloat16>(x);
         using var wd = runtime.Upload<BFloat16>(w);
         using var output = runtime.Allocate<float>(m * n);
-        output.Clear();
+        // Warm up outside the capture (cuBLAS loads its kernels and picks an algorithm on the first call), as a
+        // training loop does before it captures a step.
+        blas.Linear(xd.View, wd.View, output.View, m, k, n, stream);
+        output.Clear(stream);
         using var graph = runtime.Capture(stream, () => blas.Linear(xd.View, wd.View, output.View, m, k, n, stream));
+        stream.Synchronize();
+        Assert.That(output.ToArray(), Is.All.Zero, "capturing records the GEMM without running it");
         graph.Launch(stream);
         stream.Synchronize();
         Fp32Output(k).AssertClose(output.ToArray(), CpuMatMul(x, w, m, k, n), "captured cublasGemmEx");

@@ -9,14 +9,8 @@ public class CudaException : Exception
 {
     /// <summary>Creates the exception for a failed call.</summary>
     public CudaException(CudaLibrary library, string call, int status, string errorName, string errorText, string? log = null)
-        : base(Format(library, call, status, errorName, errorText, log))
+        : this(library, call, status, errorName, errorText, Format(library, call, status, errorName, errorText, log), log)
     {
-        Library = library;
-        Call = call;
-        Status = status;
-        ErrorName = errorName;
-        ErrorText = errorText;
-        Log = log;
     }
 
     /// <summary>Creates the exception with a message of its own (for subclasses that add facts).</summary>

@@ -1,11 +1,11 @@
 namespace NativeReft.Cuda;
 
-/// <summary>An ordered queue of device work (a CUDA stream).</summary>
-public abstract class DeviceStream : IDisposable
+/// <summary>
+/// A native object of a device runtime (stream, event, graph, module): disposable, with the standard pattern in
+/// one place. The CUDA implementations hold SafeHandles, so an object that is never disposed is still released.
+/// </summary>
+public abstract class DeviceObject : IDisposable
 {
-    /// <summary>Waits until all work queued on this stream has finished.</summary>
-    public abstract void Synchronize();
-
     /// <inheritdoc />
     public void Dispose()
     {
@@ -13,14 +13,21 @@ public abstract class DeviceStream : IDisposable
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>Releases the native stream.</summary>
+    /// <summary>Releases the native object.</summary>
     protected virtual void Dispose(bool disposing)
     {
     }
 }
 
+/// <summary>An ordered queue of device work (a CUDA stream).</summary>
+public abstract class DeviceStream : DeviceObject
+{
+    /// <summary>Waits until all work queued on this stream has finished.</summary>
+    public abstract void Synchronize();
+}
+
 /// <summary>A marker recorded on a stream, for timing the work between two of them.</summary>
-public abstract class TimingEvent : IDisposable
+public abstract class TimingEvent : DeviceObject
 {
     /// <summary>Records the event on <paramref name="stream"/> (after the work queued so far).</summary>
     public abstract void Record(DeviceStream stream);
@@ -30,41 +37,17 @@ public abstract class TimingEvent : IDisposable
 
     /// <summary>Milliseconds from <paramref name="start"/> to this event; both must have happened.</summary>
     public abstract float ElapsedMillisecondsSince(TimingEvent start);
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        Dispose(true);
-        GC.SuppressFinalize(this);
-    }
-
-    /// <summary>Releases the native event.</summary>
-    protected virtual void Dispose(bool disposing)
-    {
-    }
 }
 
 /// <summary>Captured device work, replayed with one launch (an instantiated CUDA graph).</summary>
-public abstract class DeviceGraph : IDisposable
+public abstract class DeviceGraph : DeviceObject
 {
     /// <summary>Replays the captured work on <paramref name="stream"/>.</summary>
     public abstract void Launch(DeviceStream stream);
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        Dispose(true);
-        GC.SuppressFinalize(this);
-    }
-
-    /// <summary>Releases the native graph.</summary>
-    protected virtual void Dispose(bool disposing)
-    {
-    }
 }
 
 /// <summary>The compiled kernels of one kernels/*.cu file, loaded on a device.</summary>
-public abstract class KernelModule : IDisposable
+public abstract class KernelModule : DeviceObject
 {
     /// <summary>Creates the module for <paramref name="image"/>.</summary>
     protected KernelModule(CompiledKernel image)
@@ -80,18 +63,6 @@ public abstract class KernelModule : IDisposable
 
     /// <summary>The <c>extern "C" __global__</c> function <paramref name="name"/>.</summary>
     public abstract KernelFunction GetFunction(string name);
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        Dispose(true);
-        GC.SuppressFinalize(this);
-    }
-
-    /// <summary>Unloads the module.</summary>
-    protected virtual void Dispose(bool disposing)
-    {
-    }
 }
 
 /// <summary>One kernel of a loaded <see cref="KernelModule"/>; valid while the module is.</summary>

@@ -215,9 +215,7 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         MakeCurrent();
         if (stream is null)
         {
-            // A pageable copy may return once the data is staged: wait until it has landed.
-            Check(cuMemcpyHtoD(destination.Address, source, (nuint)bytes));
-            Check(cuStreamSynchronize(0));
+            CheckAndWait(cuMemcpyHtoD(destination.Address, source, (nuint)bytes));
         }
         else
         {
@@ -253,8 +251,7 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         MakeCurrent();
         if (stream is null)
         {
-            Check(cuMemcpyDtoD(destination.Address, source.Address, (nuint)bytes));
-            Check(cuStreamSynchronize(0));
+            CheckAndWait(cuMemcpyDtoD(destination.Address, source.Address, (nuint)bytes));
         }
         else
         {
@@ -272,9 +269,7 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         MakeCurrent();
         if (stream is null)
         {
-            // Memsets of device memory are asynchronous even in their "synchronous" form.
-            Check(cuMemsetD8(destination.Address, value, (nuint)count));
-            Check(cuStreamSynchronize(0));
+            CheckAndWait(cuMemsetD8(destination.Address, value, (nuint)count));
         }
         else
         {
@@ -292,8 +287,7 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         MakeCurrent();
         if (stream is null)
         {
-            Check(cuMemsetD32(destination.Address, value, (nuint)count));
-            Check(cuStreamSynchronize(0));
+            CheckAndWait(cuMemsetD32(destination.Address, value, (nuint)count));
         }
         else
         {
@@ -417,6 +411,17 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         disposed = true;
         current = null;
         context.Dispose();
+    }
+
+    /// <summary>
+    /// Checks a stream-less copy or fill and waits for the default stream: such calls may return before they are
+    /// done (a pageable host-to-device copy once the data is staged, a memset at once), and "stream: null" means
+    /// finished on return.
+    /// </summary>
+    private static void CheckAndWait(Interop.CuResult status, [CallerArgumentExpression(nameof(status))] string call = "")
+    {
+        Check(status, call);
+        Check(cuStreamSynchronize(0));
     }
 
     internal nint StreamOf(DeviceStream stream)

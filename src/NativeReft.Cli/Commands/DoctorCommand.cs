@@ -79,7 +79,7 @@ internal static class DoctorCommand
         string resolved = compiler.ResolveArchitecture(architecture);
         // Load on the GPU only when the images are for it: then the device's own numbers are shown too.
         using var runtime = gpu is not null && architecture == gpu.Architecture ? CudaRuntime.Create(gpu.Ordinal) : null;
-        output.WriteLine($"Kernels: {compiler.Version}, {architecture}{(resolved != architecture ? $" (compiled as {resolved} PTX: this NVRTC does not know {architecture})" : "")}{(runtime is null ? ", not loaded (no GPU of this architecture)" : $", loaded on {runtime.Name}")}");
+        output.WriteLine($"Kernels: {compiler.Version}, {architecture}{(resolved != architecture ? $" (compiled as {resolved} PTX: this NVRTC does not know {architecture})" : "")}{(runtime is not null ? $", loaded on {runtime.Name}" : gpu is null ? ", not loaded (no GPU)" : $", not loaded (the GPU is {gpu.Architecture})")}");
         output.WriteLine($"  {"file",-18} {"kernel",-28} {"regs",5} {"smem B",7} {"stack B",8} {"spill B",8}{(runtime is null ? "" : $" {"dev regs",9} {"dev local B",12}")}");
         int failures = 0, kernels = 0, spills = 0;
         var warnings = new List<string>();

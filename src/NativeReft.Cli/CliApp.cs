@@ -18,6 +18,7 @@ public static class CliApp
             GenerateCommand.Create(output, error),
             TrainCommand.Create(output, error),
             EvalCommand.Create(output, error),
+            DoctorCommand.Create(output, error),
         };
         var parsed = root.Parse(args);
         try

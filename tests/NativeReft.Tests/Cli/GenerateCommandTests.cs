@@ -123,6 +123,7 @@ public sealed class GenerateCommandTests
     [TestCase("train", "--model --tokenizer --data --out --type --rank --layers --positions --untied --activation --lr --epochs --batch-size --grad-accum --max-length --dropout --weight-decay --warmup-ratio --schedule --max-grad-norm --seed --save-every --resume --threads")]
     [TestCase("eval", "--model --tokenizer --intervention --data --max-length --batch-size --show")]
     [TestCase("quickstart", "--out")]
+    [TestCase("doctor", "--arch")]
     public void Help_describes_every_option(string command, string options)
     {
         var (code, output, _) = CliRunner.Run(command, "--help");

@@ -1,0 +1,119 @@
+/*
+Shared helpers for every kernel file: integer types, bf16 storage and conversion, 128-bit vector loads and
+stores, warp and block reductions, and 64-bit indexing.
+
+No system headers, no inline PTX: NVRTC compiles these files as they are, and the CPU emulator compiles the
+same files with g++ against an emulation header that supplies the CUDA built-ins used here (blockIdx,
+threadIdx, blockDim, gridDim, __syncthreads, __shfl_xor_sync, __float_as_uint, __uint_as_float).
+
+Numerics: bf16 is storage only. Every kernel widens to fp32, computes and accumulates in fp32, and rounds back
+to bf16 (round to nearest even) when it stores, as HF LLaMA does in bf16 mode.
+*/
+#pragma once
+
+typedef long long i64;
+typedef unsigned long long u64;
+typedef unsigned int u32;
+typedef unsigned short u16;
+
+// bfloat16: the top 16 bits of an IEEE float. A struct, not an alias of u16, so that overloads and templates
+// can tell a bf16 from an integer.
+struct bf16 {
+    u16 bits;
+};
+
+__device__ __forceinline__ float bf16_to_float(bf16 x) {
+    return __uint_as_float(((u32)x.bits) << 16);
+}
+
+// Round to nearest, ties to even; NaN stays a (quiet) NaN. Same rule as DTypes.FloatToBF16 on the host.
+__device__ __forceinline__ bf16 float_to_bf16(float f) {
+    u32 u = __float_as_uint(f);
+    bf16 r;
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+        r.bits = (u16)((u >> 16) | 0x40u);
+        return r;
+    }
+    u32 rounding_bias = 0x7fffu + ((u >> 16) & 1u);
+    r.bits = (u16)((u + rounding_bias) >> 16);
+    return r;
+}
+
+// Overloads so templated kernels read and write float and bf16 alike.
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(bf16 x) { return bf16_to_float(x); }
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ bf16 from_float<bf16>(float x) { return float_to_bf16(x); }
+
+// ----------------------------------------------------------------------------------------------------------
+// 64-bit indexing: tensors of more than 2^31 elements are routine (a 128k vocabulary times 32k tokens), so
+// flattened offsets are i64 everywhere. A grid-stride loop covers any n with any grid.
+
+__device__ __forceinline__ i64 global_thread_index() {
+    return (i64)blockIdx.x * blockDim.x + threadIdx.x;
+}
+
+__device__ __forceinline__ i64 grid_stride() {
+    return (i64)gridDim.x * blockDim.x;
+}
+
+// ----------------------------------------------------------------------------------------------------------
+// 128-bit loads and stores (llm.c's Packed128): one ld.global.v4 / st.global.v4 moves 4 floats or 8 bf16.
+// The address must be 16-byte aligned; kernels take this path only when the row length allows it.
+
+template <typename T>
+struct alignas(16) Packed128 {
+    static constexpr int size = 16 / sizeof(T);
+    T payload[size];
+    __device__ __forceinline__ T& operator[](int i) { return payload[i]; }
+    __device__ __forceinline__ const T& operator[](int i) const { return payload[i]; }
+};
+
+template <typename T>
+__device__ __forceinline__ Packed128<T> load128(const T* address) {
+    return *reinterpret_cast<const Packed128<T>*>(address);
+}
+
+template <typename T>
+__device__ __forceinline__ void store128(T* address, Packed128<T> value) {
+    *reinterpret_cast<Packed128<T>*>(address) = value;
+}
+
+// ----------------------------------------------------------------------------------------------------------
+// Reductions. warp_reduce_sum leaves the sum in every lane (butterfly); block_reduce_sum returns the block's
+// sum to every thread. blockDim.x must be a multiple of 32 and at most 1024.
+
+#define WARP_SIZE 32
+#define FULL_MASK 0xffffffffu
+
+__device__ __forceinline__ float warp_reduce_sum(float v) {
+    for (int offset = WARP_SIZE / 2; offset > 0; offset >>= 1) {
+        v += __shfl_xor_sync(FULL_MASK, v, offset);
+    }
+    return v;
+}
+
+__device__ __forceinline__ float warp_reduce_max(float v) {
+    for (int offset = WARP_SIZE / 2; offset > 0; offset >>= 1) {
+        v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, offset));
+    }
+    return v;
+}
+
+// Two calls in a row are safe: the leading __syncthreads keeps a second call from overwriting partial sums
+// that slower warps of the first call still read.
+__device__ __forceinline__ float block_reduce_sum(float v) {
+    __shared__ float partial[WARP_SIZE];
+    const int lane = threadIdx.x % WARP_SIZE;
+    const int warp = threadIdx.x / WARP_SIZE;
+    const int warps = blockDim.x / WARP_SIZE;
+    v = warp_reduce_sum(v);
+    __syncthreads();
+    if (lane == 0) {
+        partial[warp] = v;
+    }
+    __syncthreads();
+    v = lane < warps ? partial[lane] : 0.0f;
+    return warp_reduce_sum(v);
+}

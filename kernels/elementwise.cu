@@ -1,0 +1,91 @@
+/*
+Elementwise helpers and a row reduction: the small ops every later kernel file and the C# orchestration lean on.
+
+  fill_forward               out[i] = value                                  out (n) f32
+  axpy_forward               y[i] += alpha * x[i]                            x, y (n) f32
+  add_forward                out[i] = bf16(float(a[i]) + float(b[i]))        a, b, out (n) bf16; out may alias a
+  cast_f32_to_bf16_forward   out[i] = bf16(x[i]), round to nearest even     x (n) f32, out (n) bf16
+  cast_bf16_to_f32_forward   out[i] = float(x[i]), exact                     x (n) bf16, out (n) f32
+  rowsumsq_forward           out[r] = sum_c float(x[r, c])^2                 x (N, C) bf16, out (N) f32
+  rowsumsq_f32_forward       the same over f32 rows                          x (N, C) f32, out (N) f32
+
+Gradient rule (as in every kernel file): parameter gradients accumulate (+=), activation gradients overwrite
+(=), the residual stream's gradient accumulates. axpy is the accumulate: it adds a scaled gradient into a
+parameter gradient or into the residual stream's gradient. These ops are linear or are reductions used by
+norms and by gradient clipping, so they have no backward kernels of their own: the backward of add is two
+axpy/copies, of a cast is the opposite cast.
+
+Forward saves nothing. Elementwise kernels use a grid-stride loop over 64-bit indices, so any n runs with the
+grid the launcher picks. rowsumsq runs one block per row and accumulates in fp32; it reads 128 bits at a time
+when x is 16-byte aligned and the row length keeps every row so (C % 8 == 0 for bf16, C % 4 == 0 for f32), and
+falls back to scalar loads otherwise.
+*/
+#include "common.cuh"
+
+extern "C" __global__ void fill_forward(float* out, float value, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        out[i] = value;
+    }
+}
+
+extern "C" __global__ void axpy_forward(float* y, const float* x, float alpha, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        y[i] += alpha * x[i];
+    }
+}
+
+extern "C" __global__ void add_forward(bf16* out, const bf16* a, const bf16* b, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        out[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+    }
+}
+
+extern "C" __global__ void cast_f32_to_bf16_forward(bf16* out, const float* x, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        out[i] = float_to_bf16(x[i]);
+    }
+}
+
+extern "C" __global__ void cast_bf16_to_f32_forward(float* out, const bf16* x, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        out[i] = bf16_to_float(x[i]);
+    }
+}
+
+// One block per row; blockDim.x a multiple of 32.
+template <typename T>
+__device__ void rowsumsq(float* out, const T* x, int rows, int columns) {
+    const int row = blockIdx.x;
+    if (row >= rows) {
+        return;
+    }
+    const T* xr = x + (i64)row * columns;
+    float sum = 0.0f;
+    const int pack = Packed128<T>::size;
+    if (columns % pack == 0 && ((u64)x & 15) == 0) {
+        for (int c = threadIdx.x * pack; c < columns; c += blockDim.x * pack) {
+            Packed128<T> v = load128(xr + c);
+            for (int k = 0; k < pack; k++) {
+                float f = to_float(v[k]);
+                sum += f * f;
+            }
+        }
+    } else {
+        for (int c = threadIdx.x; c < columns; c += blockDim.x) {
+            float f = to_float(xr[c]);
+            sum += f * f;
+        }
+    }
+    sum = block_reduce_sum(sum);
+    if (threadIdx.x == 0) {
+        out[row] = sum;
+    }
+}
+
+extern "C" __global__ void rowsumsq_forward(float* out, const bf16* x, int rows, int columns) {
+    rowsumsq(out, x, rows, columns);
+}
+
+extern "C" __global__ void rowsumsq_f32_forward(float* out, const float* x, int rows, int columns) {
+    rowsumsq(out, x, rows, columns);
+}

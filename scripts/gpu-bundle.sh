@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds the bundle the GPU machine runs (it has an NVIDIA GPU and CUDA, but no .NET SDK and no network):
+#
+#   out/gpu-bundle/nativereft             the CLI (doctor, generate, ...)
+#   out/gpu-bundle/NativeReft.GpuRunner   the [Category("Gpu")] tests under NUnit's own runner
+#   out/gpu-bundle/gpu-test.sh            runs doctor, then the GPU tests (see that script)
+#
+# Each program is a self-contained linux-x64 single file: the framework trimmed (TrimMode=partial: our code,
+# NUnit and the tokenizer library stay whole), compressed. The bundle must stay under 64 MiB, the most a device
+# call carries; this script prints its size and fails above that. It also runs the runner's self-test here, so a
+# trimming mistake shows up before the bundle travels.
+#
+# Usage: scripts/gpu-bundle.sh [OUTPUT_DIR]        (default: out/gpu-bundle, ignored by git)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+out="${1:-out/gpu-bundle}"
+limit=$((64 * 1024 * 1024))
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+publish() {
+  echo "publishing $1"
+  dotnet publish "$1" -c Release -r linux-x64 --self-contained true \
+    -p:PublishSingleFile=true -p:EnableCompressionInSingleFile=true \
+    -p:PublishTrimmed=true -p:TrimMode=partial \
+    -p:DebugType=none -p:GenerateDocumentationFile=false \
+    -o "$2" -v quiet
+}
+publish src/NativeReft.Cli "$work/cli"
+publish tests/NativeReft.GpuRunner "$work/runner"
+
+rm -rf "$out"
+mkdir -p "$out"
+cp "$work/cli/nativereft" "$work/runner/NativeReft.GpuRunner" "$out/"
+cp scripts/gpu-test.sh "$out/"
+
+echo "self-test of the trimmed runner:"
+"$out/NativeReft.GpuRunner" --category RunnerSelfTest | tail -n 1
+echo "the trimmed CLI: $("$out/nativereft" doctor 2>&1 | tail -n 1)"
+
+size=$(du -cb "$out"/* | tail -n 1 | cut -f 1)
+ls -l "$out"
+awk -v size="$size" -v dir="$out" 'BEGIN { printf "bundle %s: %d bytes = %.1f MiB (limit 64 MiB)\n", dir, size, size / 1048576 }'
+if (( size >= limit )); then
+  echo "error: the bundle is over 64 MiB"
+  exit 1
+fi

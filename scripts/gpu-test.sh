@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, from the bundle scripts/gpu-bundle.sh built: `nativereft doctor` (libraries, GPU,
+# every kernel compiled and loaded, with registers/shared memory/spills), then the [Category("Gpu")] tests.
+# Needs no .NET SDK and no network. Logs (doctor.log, gpu-tests.log, summary.txt, nvidia-smi.txt) go to the
+# folder $NATIVEREFT_GPU_LOGS (default: ./gpu-logs); the summary is printed at the end.
+#
+#   bash scripts/gpu-test.sh                  from the repo root, bundle in out/gpu-bundle
+#   bash out/gpu-bundle/gpu-test.sh           the copy inside the bundle
+#   NATIVEREFT_BUNDLE=DIR                     a bundle elsewhere
+#
+# Exit code: 0 when doctor succeeds and every GPU test passes (none failed, at least one ran).
+set -uo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+bundle="${NATIVEREFT_BUNDLE:-}"
+if [[ -z $bundle ]]; then
+  if [[ -x $here/NativeReft.GpuRunner ]]; then bundle="$here"; else bundle="$here/../out/gpu-bundle"; fi
+fi
+if [[ ! -x $bundle/nativereft || ! -x $bundle/NativeReft.GpuRunner ]]; then
+  echo "error: no bundle in $bundle: build it with scripts/gpu-bundle.sh (on a machine with the .NET SDK)"
+  exit 2
+fi
+logs="${NATIVEREFT_GPU_LOGS:-$PWD/gpu-logs}"
+mkdir -p "$logs"
+
+# NVRTC and cuBLAS may live in the CUDA toolkit or in Python wheels (nvidia-*-cu13) rather than on the loader
+# path: put every folder that holds one on LD_LIBRARY_PATH (the driver's libcuda.so.1 is already there).
+roots=(/usr/local /opt /usr/lib/x86_64-linux-gnu)
+if command -v python3 >/dev/null; then
+  site="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || true)"
+  [[ -n $site ]] && roots+=("$site/nvidia")
+fi
+libdirs="$(find -L "${roots[@]}" -maxdepth 8 \( -name 'libnvrtc.so.1[0-9]*' -o -name 'libcublas.so.1[0-9]*' -o -name 'libcublasLt.so.1[0-9]*' \) 2>/dev/null \
+  | xargs -r -n 1 dirname | sort -u | paste -sd: -)"
+export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+
+{
+  echo "bundle: $bundle"
+  echo "LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
+  command -v nvidia-smi >/dev/null && nvidia-smi
+} > "$logs/nvidia-smi.txt" 2>&1
+
+echo "== nativereft doctor"
+"$bundle/nativereft" doctor 2>&1 | tee "$logs/doctor.log"
+doctor=${PIPESTATUS[0]}
+
+echo
+echo "== GPU tests"
+"$bundle/NativeReft.GpuRunner" 2>&1 | tee "$logs/gpu-tests.log"
+tests=${PIPESTATUS[0]}
+
+{
+  echo "doctor: exit $doctor ($(tail -n 1 "$logs/doctor.log"))"
+  echo "GPU tests: exit $tests ($(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/gpu-tests.log" | tail -n 1))"
+  grep -E '^(FAIL|FIXTURE) ' "$logs/gpu-tests.log" | sort -u
+} > "$logs/summary.txt"
+echo
+echo "== summary (logs in $logs)"
+cat "$logs/summary.txt"
+(( doctor == 0 && tests == 0 ))

@@ -1,0 +1,66 @@
+using System.Reflection;
+
+namespace NativeReft.Cuda;
+
+/// <summary>One kernels/*.cu file and the headers it may include.</summary>
+/// <param name="FileName">The file name, e.g. "elementwise.cu".</param>
+/// <param name="Text">The source text.</param>
+/// <param name="Headers">Every kernels/*.cuh file, by the name an #include uses.</param>
+public sealed record KernelSource(string FileName, string Text, IReadOnlyList<KernelHeader> Headers)
+{
+    /// <summary>The file name without ".cu", e.g. "elementwise".</summary>
+    public string Stem => Path.GetFileNameWithoutExtension(FileName);
+}
+
+/// <summary>A kernels/*.cuh header.</summary>
+/// <param name="Name">The name an #include uses, e.g. "common.cuh".</param>
+/// <param name="Text">The header text.</param>
+public sealed record KernelHeader(string Name, string Text);
+
+/// <summary>
+/// The kernels/*.cu files and their headers, embedded in this assembly at build time: a published build compiles
+/// them without a source tree, and NVRTC gets the headers from memory, never from the file system.
+/// </summary>
+public static class KernelSources
+{
+    private const string Prefix = "kernels/";
+    private static readonly Lazy<IReadOnlyList<KernelHeader>> EmbeddedHeaders = new(LoadHeaders);
+    private static readonly Lazy<IReadOnlyList<KernelSource>> EmbeddedSources = new(LoadSources);
+
+    /// <summary>Every kernels/*.cu file, sorted by name.</summary>
+    public static IReadOnlyList<KernelSource> All => EmbeddedSources.Value;
+
+    /// <summary>Every kernels/*.cuh header, sorted by name.</summary>
+    public static IReadOnlyList<KernelHeader> Headers => EmbeddedHeaders.Value;
+
+    /// <summary>The kernel file <paramref name="fileName"/> (with or without ".cu").</summary>
+    public static KernelSource Get(string fileName)
+    {
+        ArgumentNullException.ThrowIfNull(fileName);
+        string name = fileName.EndsWith(".cu", StringComparison.Ordinal) ? fileName : fileName + ".cu";
+        return All.FirstOrDefault(s => s.FileName == name)
+            ?? throw new ArgumentException($"no kernel file {name}; embedded: {string.Join(", ", All.Select(s => s.FileName))}", nameof(fileName));
+    }
+
+    private static IReadOnlyList<KernelHeader> LoadHeaders() =>
+        Resources(".cuh").Select(r => new KernelHeader(r.Name, r.Text)).ToArray();
+
+    private static IReadOnlyList<KernelSource> LoadSources() =>
+        Resources(".cu").Select(r => new KernelSource(r.Name, r.Text, Headers)).ToArray();
+
+    private static IEnumerable<(string Name, string Text)> Resources(string extension)
+    {
+        var assembly = typeof(KernelSources).Assembly;
+        return assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith(Prefix, StringComparison.Ordinal) && n.EndsWith(extension, StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .Select(n => (n[Prefix.Length..], Read(assembly, n)));
+    }
+
+    private static string Read(Assembly assembly, string resource)
+    {
+        using var stream = assembly.GetManifestResourceStream(resource)!;
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}

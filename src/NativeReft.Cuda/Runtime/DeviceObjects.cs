@@ -1,0 +1,89 @@
+namespace NativeReft.Cuda;
+
+/// <summary>
+/// A native object of a device runtime (stream, event, graph, module): disposable, with the standard pattern in
+/// one place. The CUDA implementations hold SafeHandles, so an object that is never disposed is still released.
+/// </summary>
+public abstract class DeviceObject : IDisposable
+{
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the native object.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+    }
+}
+
+/// <summary>An ordered queue of device work (a CUDA stream).</summary>
+public abstract class DeviceStream : DeviceObject
+{
+    /// <summary>Waits until all work queued on this stream has finished.</summary>
+    public abstract void Synchronize();
+}
+
+/// <summary>A marker recorded on a stream, for timing the work between two of them.</summary>
+public abstract class TimingEvent : DeviceObject
+{
+    /// <summary>Records the event on <paramref name="stream"/> (after the work queued so far).</summary>
+    public abstract void Record(DeviceStream stream);
+
+    /// <summary>Waits until the event has happened.</summary>
+    public abstract void Synchronize();
+
+    /// <summary>Milliseconds from <paramref name="start"/> to this event; both must have happened.</summary>
+    public abstract float ElapsedMillisecondsSince(TimingEvent start);
+}
+
+/// <summary>Captured device work, replayed with one launch (an instantiated CUDA graph).</summary>
+public abstract class DeviceGraph : DeviceObject
+{
+    /// <summary>Replays the captured work on <paramref name="stream"/>.</summary>
+    public abstract void Launch(DeviceStream stream);
+}
+
+/// <summary>The compiled kernels of one kernels/*.cu file, loaded on a device.</summary>
+public abstract class KernelModule : DeviceObject
+{
+    /// <summary>Creates the module for <paramref name="image"/>.</summary>
+    protected KernelModule(CompiledKernel image)
+    {
+        Image = image;
+    }
+
+    /// <summary>The compiled image (with its compile log and ptxas resource report).</summary>
+    public CompiledKernel Image { get; }
+
+    /// <summary>The kernels/*.cu file it came from.</summary>
+    public string FileName => Image.FileName;
+
+    /// <summary>The <c>extern "C" __global__</c> function <paramref name="name"/>.</summary>
+    public abstract KernelFunction GetFunction(string name);
+}
+
+/// <summary>One kernel of a loaded <see cref="KernelModule"/>; valid while the module is.</summary>
+public sealed class KernelFunction
+{
+    internal KernelFunction(KernelModule module, string name, nint handle)
+    {
+        Module = module;
+        Name = name;
+        Handle = handle;
+    }
+
+    /// <summary>The module that owns it.</summary>
+    public KernelModule Module { get; }
+
+    /// <summary>The kernel's name, e.g. "fill_forward".</summary>
+    public string Name { get; }
+
+    /// <summary>The runtime's handle (a CUfunction on a GPU).</summary>
+    internal nint Handle { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name} ({Module.FileName})";
+}

@@ -1,0 +1,133 @@
+using NativeReft.Cuda;
+
+namespace NativeReft.Tests.Cuda;
+
+public sealed class DeviceMemoryPoolTests
+{
+    /// <summary>Device memory of a fixed capacity that counts its allocations (no GPU needed).</summary>
+    private sealed class FakeDeviceMemory(long capacity) : IDeviceMemory
+    {
+        private readonly Dictionary<DevicePointer, long> live = new();
+        private ulong next = 0x7f0000000000;
+
+        public int Allocations { get; private set; }
+
+        public long Used => live.Values.Sum();
+
+        public int LiveBlocks => live.Count;
+
+        public DevicePointer Allocate(long bytes)
+        {
+            if (Used + bytes > capacity)
+            {
+                throw new DeviceOutOfMemoryException($"cuMemAlloc({bytes} bytes)", 2, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory", bytes, capacity - Used, capacity);
+            }
+            Allocations++;
+            var pointer = new DevicePointer(next);
+            next += (ulong)bytes + 4096;
+            live.Add(pointer, bytes);
+            return pointer;
+        }
+
+        public void Free(DevicePointer pointer) => Assert.That(live.Remove(pointer), Is.True, $"free of unknown {pointer}");
+
+        public DeviceMemoryInfo GetMemoryInfo() => new(capacity - Used, capacity);
+    }
+
+    [Test]
+    public void A_returned_block_serves_the_next_request_of_its_size_class()
+    {
+        var memory = new FakeDeviceMemory(1L << 30);
+        using var pool = new DeviceMemoryPool(memory);
+        var first = pool.Rent(1000);
+        pool.Return(first);
+        var second = pool.Rent(1024); // 1000 and 1024 both round to 1024
+        Assert.That(second, Is.EqualTo(first));
+        Assert.That(memory.Allocations, Is.EqualTo(1));
+        Assert.That(pool.CacheHits, Is.EqualTo(1));
+        Assert.That(pool.BytesInUse, Is.EqualTo(1024));
+    }
+
+    [Test]
+    public void A_steady_state_training_step_makes_no_device_allocation()
+    {
+        var memory = new FakeDeviceMemory(1L << 30);
+        using var pool = new DeviceMemoryPool(memory);
+        long[] step = [4 * 7 * 33, 2 * 129 * 4096, 3 << 20, 17, 4 * 7 * 33];
+        void RunStep()
+        {
+            var blocks = step.Select(pool.Rent).ToArray();
+            foreach (var block in blocks.Reverse())
+            {
+                pool.Return(block);
+            }
+        }
+        RunStep();
+        int afterWarmUp = memory.Allocations;
+        for (int i = 0; i < 10; i++)
+        {
+            RunStep();
+        }
+        Assert.That(memory.Allocations, Is.EqualTo(afterWarmUp));
+        Assert.That(pool.DeviceAllocations, Is.EqualTo(afterWarmUp));
+        Assert.That(pool.BytesInUse, Is.Zero);
+    }
+
+    [TestCase(1, 512)]
+    [TestCase(512, 512)]
+    [TestCase(513, 1024)]
+    [TestCase((1 << 20) - 1, 1 << 20)]
+    [TestCase((1 << 20) + 1, 2 << 20)]
+    public void Sizes_round_to_512_bytes_below_a_MiB_and_to_MiBs_above(long bytes, long rounded) =>
+        Assert.That(DeviceMemoryPool.RoundSize(bytes), Is.EqualTo(rounded));
+
+    [Test]
+    public void When_the_device_is_full_the_cache_is_released_and_the_allocation_retried()
+    {
+        var memory = new FakeDeviceMemory(10L << 20);
+        using var pool = new DeviceMemoryPool(memory);
+        pool.Return(pool.Rent(4L << 20));
+        pool.Return(pool.Rent(5L << 20));
+        Assert.That(pool.BytesCached, Is.EqualTo(9L << 20));
+        var big = pool.Rent(8L << 20);
+        Assert.That(pool.BytesCached, Is.Zero);
+        Assert.That(pool.BytesInUse, Is.EqualTo(8L << 20));
+        pool.Return(big);
+    }
+
+    [Test]
+    public void Out_of_memory_reports_the_request_and_the_free_bytes()
+    {
+        var memory = new FakeDeviceMemory(10L << 20);
+        using var pool = new DeviceMemoryPool(memory);
+        var held = pool.Rent(6L << 20);
+        var e = Assert.Throws<DeviceOutOfMemoryException>(() => pool.Rent(5L << 20))!;
+        Assert.That(e.RequestedBytes, Is.EqualTo(5L << 20));
+        Assert.That(e.FreeBytes, Is.EqualTo(4L << 20));
+        Assert.That(e.Message, Does.Contain("requested 5.00 MiB").And.Contain("4.00 MiB (4194304 bytes) free"));
+        pool.Return(held);
+    }
+
+    [Test]
+    public void Returning_a_block_twice_or_one_from_elsewhere_is_an_error()
+    {
+        using var pool = new DeviceMemoryPool(new FakeDeviceMemory(1L << 20));
+        var block = pool.Rent(100);
+        pool.Return(block);
+        Assert.Throws<InvalidOperationException>(() => pool.Return(block));
+        Assert.Throws<InvalidOperationException>(() => pool.Return(new DevicePointer(0x1234)));
+    }
+
+    [Test]
+    public void Dispose_frees_cached_and_rented_blocks()
+    {
+        var memory = new FakeDeviceMemory(1L << 30);
+        var pool = new DeviceMemoryPool(memory);
+        var rented = pool.Rent(1 << 20);
+        pool.Return(pool.Rent(4096));
+        pool.Dispose();
+        Assert.That(memory.LiveBlocks, Is.Zero);
+        Assert.DoesNotThrow(() => pool.Return(rented), "a buffer disposed after its runtime is harmless");
+        Assert.Throws<ObjectDisposedException>(() => pool.Rent(1));
+    }
+}

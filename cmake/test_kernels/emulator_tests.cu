@@ -7,11 +7,15 @@ expose), barrier divergence, and an out-of-bounds write.
 #include "common.cuh"
 
 // out[b] = sum of x over block b's 256 elements (tree reduction in static shared memory). blockDim.x == 256.
-extern "C" __global__ void emutest_block_sum(float* out, const float* x, int n) {
+// Without the barrier between the stores and the first reads (Barrier = false) it is a race.
+template <bool Barrier>
+__device__ void block_sum(float* out, const float* x, int n) {
     __shared__ float partial[256];
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     partial[threadIdx.x] = i < n ? x[i] : 0.0f;
-    __syncthreads();
+    if (Barrier) {
+        __syncthreads();
+    }
     for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
         if ((int)threadIdx.x < stride) {
             partial[threadIdx.x] += partial[threadIdx.x + stride];
@@ -23,21 +27,9 @@ extern "C" __global__ void emutest_block_sum(float* out, const float* x, int n) 
     }
 }
 
-// The same reduction without the barrier between the stores and the first reads: a race.
-extern "C" __global__ void emutest_block_sum_racy(float* out, const float* x, int n) {
-    __shared__ float partial[256];
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    partial[threadIdx.x] = i < n ? x[i] : 0.0f;
-    for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
-        if ((int)threadIdx.x < stride) {
-            partial[threadIdx.x] += partial[threadIdx.x + stride];
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-        out[blockIdx.x] = partial[0];
-    }
-}
+extern "C" __global__ void emutest_block_sum(float* out, const float* x, int n) { block_sum<true>(out, x, n); }
+
+extern "C" __global__ void emutest_block_sum_racy(float* out, const float* x, int n) { block_sum<false>(out, x, n); }
 
 // common.cuh's block_reduce_sum (warp shuffles, then shared memory): out[b] = sum of block b's elements.
 extern "C" __global__ void emutest_block_reduce_sum(float* out, const float* x, int n) {

@@ -74,25 +74,14 @@ internal sealed class EmulatorGraph(EmulatorRuntime runtime, List<Action<DeviceS
 /// <summary>The kernels the emulator library registered for one kernel file.</summary>
 internal sealed unsafe class EmulatorModule(CompiledKernel image) : KernelModule(image)
 {
-    private readonly Dictionary<string, KernelFunction> functions = new(StringComparer.Ordinal);
-
-    public override KernelFunction GetFunction(string name)
+    protected override nint FindFunction(string name)
     {
-        ArgumentNullException.ThrowIfNull(name);
-        lock (functions)
+        nint kernel = emu_find_kernel(name);
+        if (kernel == 0 || Marshal.PtrToStringUTF8((nint)emu_kernel_file(kernel)) != FileName)
         {
-            if (functions.TryGetValue(name, out var known))
-            {
-                return known;
-            }
-            nint kernel = emu_find_kernel(name);
-            string? file = kernel == 0 ? null : Marshal.PtrToStringUTF8((nint)emu_kernel_file(kernel));
-            if (kernel == 0 || file != FileName)
-            {
-                throw new ArgumentException($"the emulator has no kernel {name} in {FileName}", nameof(name));
-            }
-            return functions[name] = new KernelFunction(this, name, kernel);
+            throw new ArgumentException($"the emulator has no kernel {name} in {FileName}", nameof(name));
         }
+        return kernel;
     }
 }
 

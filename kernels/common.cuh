@@ -4,7 +4,9 @@ stores, warp and block reductions, and 64-bit indexing.
 
 No system headers, no inline PTX: NVRTC compiles these files as they are, and the CPU emulator compiles the
 same files with g++ against an emulation header that supplies the CUDA built-ins used here (blockIdx,
-threadIdx, blockDim, gridDim, __syncthreads, __shfl_xor_sync, __float_as_uint, __uint_as_float).
+threadIdx, blockDim, gridDim, __syncthreads, __shfl_xor_sync, __float_as_uint, __uint_as_float; see
+cmake/emulator/cuda_emulation.h). Dynamic shared memory is reached through dynamic_shared<T>() below, never by
+declaring `extern __shared__ T name[]` in a kernel: the emulator supplies its own dynamic_shared<T>().
 
 Numerics: bf16 is storage only. Every kernel widens to fp32, computes and accumulates in fp32, and rounds back
 to bf16 (round to nearest even) when it stores, as HF LLaMA does in bf16 mode.
@@ -15,6 +17,15 @@ typedef long long i64;
 typedef unsigned long long u64;
 typedef unsigned int u32;
 typedef unsigned short u16;
+
+// The block's dynamic shared memory (the launch's shared-bytes argument), 16-byte aligned.
+#ifndef NATIVEREFT_EMULATOR
+template <typename T>
+__device__ __forceinline__ T* dynamic_shared() {
+    extern __shared__ __align__(16) unsigned char dynamic_shared_bytes[];
+    return reinterpret_cast<T*>(dynamic_shared_bytes);
+}
+#endif
 
 // bfloat16: the top 16 bits of an IEEE float. A struct, not an alias of u16, so that overloads and templates
 // can tell a bf16 from an integer.

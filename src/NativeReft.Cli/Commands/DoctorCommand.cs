@@ -59,7 +59,15 @@ internal static class DoctorCommand
         }
         output.WriteLine();
         output.WriteLine("Kernel emulator");
-        output.WriteLine("  not built yet: kernels run on a GPU only (the emulator, kernels/*.cu built with g++, is a later issue)");
+        if (EmulatorRuntime.IsAvailable)
+        {
+            using var emulator = EmulatorRuntime.Create();
+            output.WriteLine($"  available: {emulator.Name}, kernels/*.cu built with g++ (libnativereft_emu.so); NATIVEREFT_EMU_CHECK=1 guards memory");
+        }
+        else
+        {
+            output.WriteLine($"  not available: {EmulatorRuntime.Problem}");
+        }
         output.WriteLine();
 
         if (!report.Nvrtc.Found)

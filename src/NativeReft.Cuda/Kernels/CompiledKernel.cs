@@ -8,6 +8,12 @@ public enum KernelImageKind
 
     /// <summary>PTX for a virtual architecture (compute_XX); the driver JIT-compiles it at load.</summary>
     Ptx,
+
+    /// <summary>
+    /// Host code: the file was compiled by g++ into the CPU kernel emulator at build time (no image bytes, no
+    /// ptxas report).
+    /// </summary>
+    Host,
 }
 
 /// <summary>How to compile a kernel file.</summary>

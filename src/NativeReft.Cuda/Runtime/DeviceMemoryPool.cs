@@ -19,16 +19,22 @@ public sealed class DeviceMemoryPool : IDisposable
     private const long LargeRounding = 1L << 20;
 
     private readonly IDeviceMemory memory;
+    private readonly bool exactSizes;
     private readonly object gate = new();
     private readonly Dictionary<long, Stack<DevicePointer>> cached = new();
     private readonly Dictionary<DevicePointer, long> live = new();
     private bool disposed;
 
-    /// <summary>Creates a pool over <paramref name="memory"/>.</summary>
-    public DeviceMemoryPool(IDeviceMemory memory)
+    /// <summary>
+    /// Creates a pool over <paramref name="memory"/>. With <paramref name="exactSizes"/>, every request is its own
+    /// size class (no rounding), so a block ends where the request does: the emulator's check mode puts a guard
+    /// page right after it, and rounding would hide an overrun behind the slack.
+    /// </summary>
+    public DeviceMemoryPool(IDeviceMemory memory, bool exactSizes = false)
     {
         ArgumentNullException.ThrowIfNull(memory);
         this.memory = memory;
+        this.exactSizes = exactSizes;
     }
 
     /// <summary>Calls to the underlying allocator (cuMemAlloc on a GPU) so far.</summary>
@@ -54,7 +60,8 @@ public sealed class DeviceMemoryPool : IDisposable
     /// <summary>A block of at least <paramref name="bytes"/>; give it back with <see cref="Return"/>.</summary>
     public DevicePointer Rent(long bytes)
     {
-        long size = RoundSize(bytes);
+        long size = exactSizes ? bytes : RoundSize(bytes);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);

@@ -61,8 +61,24 @@ public abstract class KernelModule : DeviceObject
     /// <summary>The kernels/*.cu file it came from.</summary>
     public string FileName => Image.FileName;
 
-    /// <summary>The <c>extern "C" __global__</c> function <paramref name="name"/>.</summary>
-    public abstract KernelFunction GetFunction(string name);
+    private readonly Dictionary<string, KernelFunction> functions = new(StringComparer.Ordinal);
+
+    /// <summary>The <c>extern "C" __global__</c> function <paramref name="name"/> (looked up once, then remembered).</summary>
+    public KernelFunction GetFunction(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        lock (functions)
+        {
+            if (!functions.TryGetValue(name, out var function))
+            {
+                functions[name] = function = new KernelFunction(this, name, FindFunction(name));
+            }
+            return function;
+        }
+    }
+
+    /// <summary>The runtime's handle for the kernel <paramref name="name"/>; throws when the module has none.</summary>
+    protected abstract nint FindFunction(string name);
 }
 
 /// <summary>One kernel of a loaded <see cref="KernelModule"/>; valid while the module is.</summary>

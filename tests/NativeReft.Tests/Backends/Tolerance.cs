@@ -10,7 +10,19 @@ internal readonly record struct Tolerance(double Atol, double Rtol)
 {
     public void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, string what)
     {
-        Assert.That(actual.Length, Is.EqualTo(expected.Length), $"{what}: length");
+        if (Compare(actual, expected, what) is { } failure)
+        {
+            Assert.Fail(failure);
+        }
+    }
+
+    /// <summary>The parity check itself: null when every element is within tolerance, else what is wrong.</summary>
+    public string? Compare(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, string what)
+    {
+        if (actual.Length != expected.Length)
+        {
+            return $"{what}: length {actual.Length}, expected {expected.Length}";
+        }
         var bad = new List<(int I, double A, double E)>();
         double maxAbs = 0, maxRel = 0;
         for (int i = 0; i < actual.Length; i++)
@@ -30,7 +42,8 @@ internal readonly record struct Tolerance(double Atol, double Rtol)
             {
                 text.Append($"\n  [{i}] got {a:G9}, expected {e:G9}");
             }
-            Assert.Fail(text.ToString());
+            return text.ToString();
         }
+        return null;
     }
 }

@@ -113,26 +113,16 @@ internal sealed class CudaGraph(CudaRuntime runtime, GraphHandle graph, GraphExe
 /// <summary>A loaded CUBIN/PTX module; functions are looked up once and remembered.</summary>
 internal sealed class CudaModule(CudaRuntime runtime, CompiledKernel image, ModuleHandle handle) : KernelModule(image)
 {
-    private readonly Dictionary<string, KernelFunction> functions = new(StringComparer.Ordinal);
-
-    public override KernelFunction GetFunction(string name)
+    protected override nint FindFunction(string name)
     {
-        ArgumentNullException.ThrowIfNull(name);
-        lock (functions)
+        ObjectDisposedException.ThrowIf(handle.IsClosed, this);
+        runtime.MakeCurrent();
+        var status = cuModuleGetFunction(out nint function, handle.DangerousGetHandle(), name);
+        if (status != Interop.CuResult.Success)
         {
-            if (functions.TryGetValue(name, out var known))
-            {
-                return known;
-            }
-            ObjectDisposedException.ThrowIf(handle.IsClosed, this);
-            runtime.MakeCurrent();
-            var status = cuModuleGetFunction(out nint function, handle.DangerousGetHandle(), name);
-            if (status != Interop.CuResult.Success)
-            {
-                throw Error(status, $"cuModuleGetFunction({FileName}, \"{name}\")");
-            }
-            return functions[name] = new KernelFunction(this, name, function);
+            throw Error(status, $"cuModuleGetFunction({FileName}, \"{name}\")");
         }
+        return function;
     }
 
     protected override void Dispose(bool disposing)

@@ -1,150 +1,21 @@
 using NativeReft.Cuda;
-using NativeReft.Tensors;
-using NativeReft.Tests.Backends;
 
 namespace NativeReft.Tests.Cuda.Gpu;
 
-/// <summary>kernels/elementwise.cu on the GPU against plain C# references, on odd sizes and tails.</summary>
+/// <summary>kernels/elementwise.cu on the GPU (the suite), and the device's resource report against ptxas's.</summary>
 [Category("Gpu")]
-public sealed class ElementwiseKernelGpuTests
+public sealed class ElementwiseKernelGpuTests : ElementwiseKernelSuite
 {
-    private static readonly int[] Sizes = [1, 7, 33, 129, 100_003];
-
-    // Tolerances, with their reasons. Casts and the bf16 add are exact: same float arithmetic, same rounding
-    // rule (round to nearest even) on both sides. axpy may fuse into an FMA on the GPU: one rounding fewer.
-    // Row sums of squares accumulate in fp32 in a different order than the float64 reference.
-    private static readonly Tolerance Axpy = new(1e-6, 1e-6);
-
-    private static Tolerance SumOfSquares(int columns) => new(1e-6, 2e-6 * Math.Sqrt(columns));
-
-    private CudaRuntime runtime = null!;
-    private ElementwiseKernels kernels = null!;
-    private DeviceStream stream = null!;
-
-    [OneTimeSetUp]
-    public void LoadKernels()
-    {
-        runtime = Gpu.Runtime;
-        kernels = new ElementwiseKernels(runtime);
-        stream = runtime.CreateStream();
-    }
-
-    [OneTimeTearDown]
-    public void UnloadKernels()
-    {
-        stream?.Dispose();
-        kernels?.Dispose();
-    }
-
-    [TestCaseSource(nameof(Sizes))]
-    public void Fill_sets_every_element(int n)
-    {
-        using var output = runtime.Allocate<float>(n);
-        kernels.Fill(output, 2.5f, stream);
-        stream.Synchronize();
-        Assert.That(output.ToArray(), Is.All.EqualTo(2.5f));
-    }
-
-    [TestCaseSource(nameof(Sizes))]
-    public void Axpy_accumulates_a_scaled_vector(int n)
-    {
-        var x = Gpu.RandomFloats(n, n);
-        var y = Gpu.RandomFloats(n + 1, n);
-        using var xd = runtime.Upload<float>(x);
-        using var yd = runtime.Upload<float>(y);
-        kernels.Axpy(yd, -0.75f, xd, stream);
-        stream.Synchronize();
-        Axpy.AssertClose(yd.ToArray(), y.Select((v, i) => v + -0.75 * x[i]).ToArray(), "axpy");
-    }
-
-    [TestCaseSource(nameof(Sizes))]
-    public void Add_of_bf16_rounds_the_float_sum(int n)
-    {
-        var a = Gpu.RandomFloats(n, n).Select(v => BFloat16.FromFloat(v * 100)).ToArray();
-        var b = Gpu.RandomFloats(n + 2, n).Select(v => BFloat16.FromFloat(v)).ToArray();
-        using var ad = runtime.Upload<BFloat16>(a);
-        using var bd = runtime.Upload<BFloat16>(b);
-        kernels.Add(ad, bd, ad, stream); // in place, as on the residual stream
-        stream.Synchronize();
-        Assert.That(ad.ToArray(), Is.EqualTo(a.Select((v, i) => BFloat16.FromFloat(v.ToFloat() + b[i].ToFloat())).ToArray()));
-    }
-
-    [Test]
-    public void Casts_match_the_host_conversions_bit_for_bit()
-    {
-        float[] special = [0f, -0f, 1f, -1f, 1.00390625f, 1.005859375f, 3.14159265f, 65504f, 1e-40f, -1e-45f,
-            float.MaxValue, float.MinValue, float.PositiveInfinity, float.NegativeInfinity, float.NaN];
-        var values = special.Concat(Gpu.RandomFloats(3, 1000).Select(v => v * 1e4f)).ToArray();
-        using var input = runtime.Upload<float>(values);
-        using var rounded = runtime.Allocate<BFloat16>(values.Length);
-        using var widened = runtime.Allocate<float>(values.Length);
-        kernels.Cast(input, rounded, stream);
-        kernels.Cast(rounded, widened, stream);
-        stream.Synchronize();
-        var expected = values.Select(BFloat16.FromFloat).ToArray();
-        Assert.That(rounded.ToArray().Select(v => v.Bits), Is.EqualTo(expected.Select(v => v.Bits)));
-        Assert.That(widened.ToArray().Select(BitConverter.SingleToUInt32Bits), Is.EqualTo(expected.Select(v => BitConverter.SingleToUInt32Bits(v.ToFloat()))));
-    }
-
-    [TestCase(1, 1)]
-    [TestCase(3, 7)]
-    [TestCase(5, 64)]
-    [TestCase(4, 1000)]
-    [TestCase(2, 4104)]
-    [TestCase(300, 33)]
-    public void Row_sums_of_squares_of_bf16_accumulate_in_fp32(int rows, int columns)
-    {
-        var x = Gpu.RandomFloats(rows * 31 + columns, rows * columns).Select(BFloat16.FromFloat).ToArray();
-        using var xd = runtime.Upload<BFloat16>(x);
-        using var output = runtime.Allocate<float>(rows);
-        kernels.RowSumSquares(xd, rows, columns, output, stream);
-        stream.Synchronize();
-        SumOfSquares(columns).AssertClose(output.ToArray(), RowSumSquares(x.Select(v => (double)v.ToFloat()).ToArray(), rows, columns), "rowsumsq bf16");
-    }
-
-    [TestCase(3, 7, 0)]
-    [TestCase(4, 1000, 0)]
-    [TestCase(4, 1000, 1)] // a view that is not 16-byte aligned takes the scalar path
-    public void Row_sums_of_squares_of_f32(int rows, int columns, int offset)
-    {
-        var x = Gpu.RandomFloats(rows + columns, rows * columns + offset);
-        using var xd = runtime.Upload<float>(x);
-        using var output = runtime.Allocate<float>(rows);
-        kernels.RowSumSquares(xd.View.Slice(offset), rows, columns, output, stream);
-        stream.Synchronize();
-        SumOfSquares(columns).AssertClose(output.ToArray(), RowSumSquares(x.Skip(offset).Select(v => (double)v).ToArray(), rows, columns), "rowsumsq f32");
-    }
-
-    [Test]
-    public void Shapes_are_checked_before_launching()
-    {
-        using var x = runtime.Allocate<float>(10);
-        using var y = runtime.Allocate<float>(11);
-        Assert.Throws<ArgumentException>(() => kernels.Axpy(y, 1, x, stream));
-        Assert.Throws<ArgumentException>(() => kernels.RowSumSquares(x.View, 3, 3, y.View.Slice(0, 3), stream));
-    }
+    protected override IDeviceRuntime Device => Gpu.Runtime;
 
     [Test]
     public void The_device_reports_what_ptxas_reported()
     {
-        foreach (var kernel in kernels.Module.Image.Resources)
+        foreach (var kernel in Kernels.Module.Image.Resources)
         {
-            var attributes = runtime.GetAttributes(kernels.Module.GetFunction(kernel.Kernel));
+            var attributes = Gpu.Runtime.GetAttributes(Kernels.Module.GetFunction(kernel.Kernel));
             Assert.That(attributes.Registers, Is.EqualTo(kernel.Registers), kernel.Kernel);
             Assert.That(attributes.StaticSharedBytes, Is.EqualTo(kernel.SharedBytes), kernel.Kernel);
         }
-    }
-
-    private static double[] RowSumSquares(double[] x, int rows, int columns)
-    {
-        var sums = new double[rows];
-        for (int r = 0; r < rows; r++)
-        {
-            for (int c = 0; c < columns; c++)
-            {
-                sums[r] += x[r * columns + c] * x[r * columns + c];
-            }
-        }
-        return sums;
     }
 }

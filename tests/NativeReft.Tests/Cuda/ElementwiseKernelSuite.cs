@@ -1,0 +1,154 @@
+using NativeReft.Cuda;
+using NativeReft.Tensors;
+using NativeReft.Tests.Backends;
+
+namespace NativeReft.Tests.Cuda;
+
+/// <summary>
+/// kernels/elementwise.cu against plain C# references, on odd sizes and tails: one suite, made concrete per
+/// runtime (ElementwiseKernelGpuTests on a GPU, ElementwiseKernelEmulatorTests on the CPU emulator).
+/// </summary>
+public abstract class ElementwiseKernelSuite
+{
+    private static readonly int[] Sizes = [1, 7, 33, 129, 100_003];
+
+    // Tolerances, with their reasons. Casts and the bf16 add are exact: same float arithmetic, same rounding
+    // rule (round to nearest even) on both sides. axpy may fuse into an FMA on the GPU: one rounding fewer.
+    // Row sums of squares accumulate in fp32 in a different order than the float64 reference.
+    private static readonly Tolerance Axpy = new(1e-6, 1e-6);
+
+    private static Tolerance SumOfSquares(int columns) => new(1e-6, 2e-6 * Math.Sqrt(columns));
+
+    private ElementwiseKernels kernels = null!;
+    private DeviceStream stream = null!;
+
+    /// <summary>The launcher under test.</summary>
+    protected ElementwiseKernels Kernels => kernels;
+
+    /// <summary>
+    /// The shared runtime the suite runs on (owned by Gpu or Emulated, not by this fixture), or Assert.Ignore/Fail
+    /// with the reason there is none.
+    /// </summary>
+    protected abstract IDeviceRuntime Device { get; }
+
+    [OneTimeSetUp]
+    public void LoadKernels()
+    {
+        kernels = new ElementwiseKernels(Device);
+        stream = Device.CreateStream();
+    }
+
+    [OneTimeTearDown]
+    public void UnloadKernels()
+    {
+        stream?.Dispose();
+        kernels?.Dispose();
+    }
+
+    [TestCaseSource(nameof(Sizes))]
+    public void Fill_sets_every_element(int n)
+    {
+        using var output = Device.Allocate<float>(n);
+        kernels.Fill(output, 2.5f, stream);
+        stream.Synchronize();
+        Assert.That(output.ToArray(), Is.All.EqualTo(2.5f));
+    }
+
+    [TestCaseSource(nameof(Sizes))]
+    public void Axpy_accumulates_a_scaled_vector(int n)
+    {
+        var x = Random(n, n);
+        var y = Random(n + 1, n);
+        using var xd = Device.Upload<float>(x);
+        using var yd = Device.Upload<float>(y);
+        kernels.Axpy(yd, -0.75f, xd, stream);
+        stream.Synchronize();
+        Axpy.AssertClose(yd.ToArray(), y.Select((v, i) => v + -0.75 * x[i]).ToArray(), "axpy");
+    }
+
+    [TestCaseSource(nameof(Sizes))]
+    public void Add_of_bf16_rounds_the_float_sum(int n)
+    {
+        var a = Random(n, n).Select(v => BFloat16.FromFloat(v * 100)).ToArray();
+        var b = Random(n + 2, n).Select(v => BFloat16.FromFloat(v)).ToArray();
+        using var ad = Device.Upload<BFloat16>(a);
+        using var bd = Device.Upload<BFloat16>(b);
+        kernels.Add(ad, bd, ad, stream); // in place, as on the residual stream
+        stream.Synchronize();
+        Assert.That(ad.ToArray(), Is.EqualTo(a.Select((v, i) => BFloat16.FromFloat(v.ToFloat() + b[i].ToFloat())).ToArray()));
+    }
+
+    [Test]
+    public void Casts_match_the_host_conversions_bit_for_bit()
+    {
+        float[] special = [0f, -0f, 1f, -1f, 1.00390625f, 1.005859375f, 3.14159265f, 65504f, 1e-40f, -1e-45f,
+            float.MaxValue, float.MinValue, float.PositiveInfinity, float.NegativeInfinity, float.NaN];
+        var values = special.Concat(Random(3, 1000).Select(v => v * 1e4f)).ToArray();
+        using var input = Device.Upload<float>(values);
+        using var rounded = Device.Allocate<BFloat16>(values.Length);
+        using var widened = Device.Allocate<float>(values.Length);
+        kernels.Cast(input, rounded, stream);
+        kernels.Cast(rounded, widened, stream);
+        stream.Synchronize();
+        var expected = values.Select(BFloat16.FromFloat).ToArray();
+        Assert.That(rounded.ToArray().Select(v => v.Bits), Is.EqualTo(expected.Select(v => v.Bits)));
+        Assert.That(widened.ToArray().Select(BitConverter.SingleToUInt32Bits), Is.EqualTo(expected.Select(v => BitConverter.SingleToUInt32Bits(v.ToFloat()))));
+    }
+
+    [TestCase(1, 1)]
+    [TestCase(3, 7)]
+    [TestCase(5, 64)]
+    [TestCase(4, 1000)]
+    [TestCase(2, 4104)]
+    [TestCase(300, 33)]
+    public void Row_sums_of_squares_of_bf16_accumulate_in_fp32(int rows, int columns)
+    {
+        var x = Random(rows * 31 + columns, rows * columns).Select(BFloat16.FromFloat).ToArray();
+        using var xd = Device.Upload<BFloat16>(x);
+        using var output = Device.Allocate<float>(rows);
+        kernels.RowSumSquares(xd, rows, columns, output, stream);
+        stream.Synchronize();
+        SumOfSquares(columns).AssertClose(output.ToArray(), RowSumSquares(x.Select(v => (double)v.ToFloat()).ToArray(), rows, columns), "rowsumsq bf16");
+    }
+
+    [TestCase(3, 7, 0)]
+    [TestCase(4, 1000, 0)]
+    [TestCase(4, 1000, 1)] // a view that is not 16-byte aligned takes the scalar path
+    public void Row_sums_of_squares_of_f32(int rows, int columns, int offset)
+    {
+        var x = Random(rows + columns, rows * columns + offset);
+        using var xd = Device.Upload<float>(x);
+        using var output = Device.Allocate<float>(rows);
+        kernels.RowSumSquares(xd.View.Slice(offset), rows, columns, output, stream);
+        stream.Synchronize();
+        SumOfSquares(columns).AssertClose(output.ToArray(), RowSumSquares(x.Skip(offset).Select(v => (double)v).ToArray(), rows, columns), "rowsumsq f32");
+    }
+
+    [Test]
+    public void Shapes_are_checked_before_launching()
+    {
+        using var x = Device.Allocate<float>(10);
+        using var y = Device.Allocate<float>(11);
+        Assert.Throws<ArgumentException>(() => kernels.Axpy(y, 1, x, stream));
+        Assert.Throws<ArgumentException>(() => kernels.RowSumSquares(x.View, 3, 3, y.View.Slice(0, 3), stream));
+    }
+
+    private static double[] RowSumSquares(double[] x, int rows, int columns)
+    {
+        var sums = new double[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < columns; c++)
+            {
+                sums[r] += x[r * columns + c] * x[r * columns + c];
+            }
+        }
+        return sums;
+    }
+
+    private static float[] Random(int seed, int count)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+    }
+}

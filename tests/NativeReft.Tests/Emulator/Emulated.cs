@@ -1,0 +1,57 @@
+using NativeReft.Cuda;
+
+namespace NativeReft.Tests.Emulator;
+
+/// <summary>
+/// The CPU kernel emulator for tests: one runtime, with the emulator's test kernels
+/// (libnativereft_emu_testkernels.so) loaded. Without the library (no cmake or g++ at build time) the tests are
+/// skipped with the reason, except with CI=true, where they fail: CI must run the kernels.
+/// </summary>
+internal static class Emulated
+{
+    public const string TestKernels = "emulator_tests.cu";
+
+    private static readonly object Gate = new();
+    private static EmulatorRuntime? runtime;
+
+    public static EmulatorRuntime Runtime
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return runtime ??= Open(check: false);
+            }
+        }
+    }
+
+    /// <summary>A separate runtime in check mode (guarded allocations); the caller disposes it.</summary>
+    public static EmulatorRuntime OpenChecked() => Open(check: true);
+
+    private static EmulatorRuntime Open(bool check)
+    {
+        if (!EmulatorRuntime.IsAvailable)
+        {
+            string reason = $"kernel emulator not built: {EmulatorRuntime.Problem}";
+            if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+            {
+                Assert.Fail(reason + " (CI=true: the emulator tests must run)");
+            }
+            Assert.Ignore(reason);
+        }
+        EmulatorRuntime.LoadKernelLibrary(Path.Combine(AppContext.BaseDirectory, "libnativereft_emu_testkernels.so"));
+        return EmulatorRuntime.Create(check);
+    }
+
+    public static float[] RandomFloats(int seed, int count)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+    }
+}
+
+/// <summary>kernels/elementwise.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class ElementwiseKernelEmulatorTests : Cuda.ElementwiseKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}

@@ -196,6 +196,32 @@ public static unsafe class DeviceRuntimeExtensions
         runtime.Launch(function, config, stream, arguments);
     }
 
+    /// <summary>Launches a kernel of 9 parameters; each argument is passed as its unmanaged value.</summary>
+    public static void Launch<T0, T1, T2, T3, T4, T5, T6, T7, T8>(this IDeviceRuntime runtime, KernelFunction function, in LaunchConfig config, DeviceStream stream, T0 a0, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8)
+        where T0 : unmanaged
+        where T1 : unmanaged
+        where T2 : unmanaged
+        where T3 : unmanaged
+        where T4 : unmanaged
+        where T5 : unmanaged
+        where T6 : unmanaged
+        where T7 : unmanaged
+        where T8 : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        void** arguments = stackalloc void*[9];
+        arguments[0] = &a0;
+        arguments[1] = &a1;
+        arguments[2] = &a2;
+        arguments[3] = &a3;
+        arguments[4] = &a4;
+        arguments[5] = &a5;
+        arguments[6] = &a6;
+        arguments[7] = &a7;
+        arguments[8] = &a8;
+        runtime.Launch(function, config, stream, arguments);
+    }
+
     private static void RequireSameLength(long host, long device)
     {
         if (host != device)

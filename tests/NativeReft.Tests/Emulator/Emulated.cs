@@ -55,3 +55,27 @@ public sealed class ElementwiseKernelEmulatorTests : Cuda.ElementwiseKernelSuite
 {
     protected override IDeviceRuntime Device => Emulated.Runtime;
 }
+
+/// <summary>kernels/rmsnorm.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class RmsNormKernelEmulatorTests : Cuda.RmsNormKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
+/// <summary>kernels/swiglu.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class SwiGluKernelEmulatorTests : Cuda.SwiGluKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
+/// <summary>kernels/rope.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class RopeKernelEmulatorTests : Cuda.RopeKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
+/// <summary>kernels/embedding.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class EmbeddingKernelEmulatorTests : Cuda.EmbeddingKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}

@@ -1,0 +1,139 @@
+/*
+RMSNorm (LLaMA's pre-attention and pre-MLP norm), forward and backward, and the residual add fused in front of it.
+
+  rmsnorm_forward            rstd[r] = 1 / sqrt(mean_c x[r,c]^2 + eps)
+                             out[r,c] = bf16(w[c] * (x[r,c] * rstd[r]))
+  rmsnorm_f32w_forward       the same with an f32 weight
+  rmsnorm_residual_forward   residual[r,c] = bf16(residual[r,c] + branch[r,c])   (the residual stream, in place)
+                             then out = rmsnorm(residual), as above
+  rmsnorm_residual_f32w_forward  the same with an f32 weight
+  rmsnorm_backward           dx[r,c] = rstd * w[c] * dout[r,c] - x[r,c] * rstd^3 * mean_c(x * w * dout)
+  rmsnorm_f32w_backward      the same with an f32 weight
+
+Shapes: x, out, residual, branch, dout, dx (N, C) bf16, N = B*T rows; w (C) bf16 or f32; rstd (N) f32.
+
+Forward saves rstd (fp32, one per row) so backward needs no second reduction over x; backward still reduces
+x * w * dout once per row. HF computes the mean square in fp32 too (LlamaRMSNorm upcasts), then rounds
+x * rstd to bf16 before multiplying by w; here w * x * rstd is rounded once, so an output may differ from HF's
+by one bf16 ulp. eps comes from the config (rms_norm_eps).
+
+Gradient rule (as in every kernel file): parameter gradients accumulate (+=), activation gradients overwrite
+(=), the residual stream's gradient accumulates. The model's weights are frozen (ReFT trains interventions
+only), so there is no dw here; dx is an activation gradient and is written. The caller adds it into the
+residual stream's gradient (elementwise.cu's accumulate).
+
+One block per row, blockDim.x a multiple of 32 (the launcher uses 256); columns are strided over the block's
+threads, sums in fp32 through block_reduce_sum. Rows are indexed with 64-bit offsets. Each thread re-reads the
+columns it summed (from L1/L2) rather than holding a row in registers, so any C runs without spilling.
+*/
+#include "common.cuh"
+
+template <typename W>
+__device__ void rmsnorm_forward_row(bf16* out, float* rstd, const bf16* x, const W* weight, float eps, int rows,
+                                    int columns) {
+    const int row = blockIdx.x;
+    if (row >= rows) {
+        return;
+    }
+    const i64 offset = (i64)row * columns;
+    const bf16* xr = x + offset;
+    bf16* outr = out + offset;
+    float sum = 0.0f;
+    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
+        float v = bf16_to_float(xr[c]);
+        sum += v * v;
+    }
+    sum = block_reduce_sum(sum);
+    const float s = rsqrtf(sum / (float)columns + eps);
+    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
+        outr[c] = float_to_bf16(to_float(weight[c]) * (bf16_to_float(xr[c]) * s));
+    }
+    if (threadIdx.x == 0 && rstd != nullptr) {
+        rstd[row] = s;
+    }
+}
+
+// residual += branch (rounded to bf16, as the bf16 model stores it), then the norm of the new residual. Each
+// thread re-reads only the columns it wrote itself, so no barrier is needed between the two passes.
+template <typename W>
+__device__ void rmsnorm_residual_forward_row(bf16* out, float* rstd, bf16* residual, const bf16* branch,
+                                             const W* weight, float eps, int rows, int columns) {
+    const int row = blockIdx.x;
+    if (row >= rows) {
+        return;
+    }
+    const i64 offset = (i64)row * columns;
+    bf16* rr = residual + offset;
+    const bf16* br = branch + offset;
+    bf16* outr = out + offset;
+    float sum = 0.0f;
+    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
+        bf16 h = float_to_bf16(bf16_to_float(rr[c]) + bf16_to_float(br[c]));
+        rr[c] = h;
+        float v = bf16_to_float(h);
+        sum += v * v;
+    }
+    sum = block_reduce_sum(sum);
+    const float s = rsqrtf(sum / (float)columns + eps);
+    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
+        outr[c] = float_to_bf16(to_float(weight[c]) * (bf16_to_float(rr[c]) * s));
+    }
+    if (threadIdx.x == 0 && rstd != nullptr) {
+        rstd[row] = s;
+    }
+}
+
+template <typename W>
+__device__ void rmsnorm_backward_row(bf16* dx, const bf16* dout, const bf16* x, const W* weight, const float* rstd,
+                                     int rows, int columns) {
+    const int row = blockIdx.x;
+    if (row >= rows) {
+        return;
+    }
+    const i64 offset = (i64)row * columns;
+    const bf16* xr = x + offset;
+    const bf16* dr = dout + offset;
+    bf16* dxr = dx + offset;
+    float dot = 0.0f;
+    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
+        dot += bf16_to_float(xr[c]) * to_float(weight[c]) * bf16_to_float(dr[c]);
+    }
+    dot = block_reduce_sum(dot);
+    const float s = rstd[row];
+    const float coefficient = s * s * s * dot / (float)columns;
+    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
+        float g = s * to_float(weight[c]) * bf16_to_float(dr[c]) - coefficient * bf16_to_float(xr[c]);
+        dxr[c] = float_to_bf16(g);
+    }
+}
+
+extern "C" __global__ void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* weight, float eps,
+                                           int rows, int columns) {
+    rmsnorm_forward_row(out, rstd, x, weight, eps, rows, columns);
+}
+
+extern "C" __global__ void rmsnorm_f32w_forward(bf16* out, float* rstd, const bf16* x, const float* weight,
+                                                float eps, int rows, int columns) {
+    rmsnorm_forward_row(out, rstd, x, weight, eps, rows, columns);
+}
+
+extern "C" __global__ void rmsnorm_residual_forward(bf16* out, float* rstd, bf16* residual, const bf16* branch,
+                                                    const bf16* weight, float eps, int rows, int columns) {
+    rmsnorm_residual_forward_row(out, rstd, residual, branch, weight, eps, rows, columns);
+}
+
+extern "C" __global__ void rmsnorm_residual_f32w_forward(bf16* out, float* rstd, bf16* residual,
+                                                         const bf16* branch, const float* weight, float eps,
+                                                         int rows, int columns) {
+    rmsnorm_residual_forward_row(out, rstd, residual, branch, weight, eps, rows, columns);
+}
+
+extern "C" __global__ void rmsnorm_backward(bf16* dx, const bf16* dout, const bf16* x, const bf16* weight,
+                                            const float* rstd, int rows, int columns) {
+    rmsnorm_backward_row(dx, dout, x, weight, rstd, rows, columns);
+}
+
+extern "C" __global__ void rmsnorm_f32w_backward(bf16* dx, const bf16* dout, const bf16* x, const float* weight,
+                                                 const float* rstd, int rows, int columns) {
+    rmsnorm_backward_row(dx, dout, x, weight, rstd, rows, columns);
+}

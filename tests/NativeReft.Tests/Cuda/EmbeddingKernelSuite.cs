@@ -1,0 +1,95 @@
+using NativeReft.Cuda;
+using NativeReft.Tensors;
+using static NativeReft.Tests.Cuda.KernelParity;
+
+namespace NativeReft.Tests.Cuda;
+
+/// <summary>
+/// kernels/embedding.cu against CpuBackend&lt;float&gt;'s Embedding (exact: a gather copies bits), on the vector
+/// and the scalar path, and the out-of-range token contract: one suite, made concrete per runtime
+/// (EmbeddingKernelGpuTests, EmbeddingKernelEmulatorTests).
+/// </summary>
+public abstract class EmbeddingKernelSuite
+{
+    private EmbeddingKernels kernels = null!;
+    private DeviceStream stream = null!;
+
+    /// <summary>The launcher under test.</summary>
+    protected EmbeddingKernels Kernels => kernels;
+
+    /// <summary>The shared runtime the suite runs on, or Assert.Ignore/Fail with the reason there is none.</summary>
+    protected abstract IDeviceRuntime Device { get; }
+
+    [OneTimeSetUp]
+    public void LoadKernels()
+    {
+        kernels = new EmbeddingKernels(Device);
+        stream = Device.CreateStream();
+    }
+
+    [OneTimeTearDown]
+    public void UnloadKernels()
+    {
+        stream?.Dispose();
+        kernels?.Dispose();
+    }
+
+    [TestCase(1, 1, 1, 0)]
+    [TestCase(7, 33, 7, 0)]
+    [TestCase(33, 129, 33, 0)]
+    [TestCase(512, 64, 129, 0)]  // C % 8 == 0, aligned: 128-bit copies
+    [TestCase(512, 64, 129, 1)]  // the same from a table view that is not 16-byte aligned: scalar copies
+    [TestCase(50, 4099, 3, 0)]
+    public void Gather_matches_the_cpu_backend_exactly(int vocabulary, int columns, int count, int offset)
+    {
+        var table = RandomBFloat16(vocabulary + columns, (long)vocabulary * columns + offset);
+        var rng = new Random(count);
+        var tokens = Enumerable.Range(0, count).Select(_ => rng.Next(vocabulary)).ToArray();
+        using var td = Device.Upload<BFloat16>(table);
+        using var kd = Device.Upload<int>(tokens);
+        using var output = Device.Allocate<BFloat16>((long)count * columns);
+        using var error = Device.Upload<int>([0]);
+        kernels.Forward(td.View.Slice(offset), columns, kd, output, error, stream);
+        stream.Synchronize();
+
+        var expected = Cpu((long)count * columns, cpu =>
+        {
+            var o = cpu.Zeros(count, columns);
+            cpu.Embedding(cpu.Upload(Floats(table.Skip(offset).ToArray()), vocabulary, columns), tokens, o);
+            return o;
+        });
+        Assert.That(Floats(output), Is.EqualTo(expected.Select(v => (float)v)));
+        Assert.That(error.ToArray()[0], Is.Zero);
+    }
+
+    [Test]
+    public void An_out_of_range_id_writes_nothing_and_sets_the_error_flag()
+    {
+        const int vocabulary = 10, columns = 16;
+        var table = RandomBFloat16(1, vocabulary * columns);
+        int[] tokens = [2, vocabulary, -1, 9];
+        var sentinel = Enumerable.Repeat(BFloat16.FromFloat(42f), tokens.Length * columns).ToArray();
+        using var td = Device.Upload<BFloat16>(table);
+        using var kd = Device.Upload<int>(tokens);
+        using var output = Device.Upload<BFloat16>(sentinel);
+        using var error = Device.Upload<int>([0]);
+        kernels.Forward(td, columns, kd, output, error, stream);
+        stream.Synchronize();
+
+        Assert.That(error.ToArray()[0], Is.EqualTo(1));
+        var got = Floats(output);
+        Assert.That(got.Skip(columns).Take(2 * columns), Is.All.EqualTo(42f), "rows of bad ids untouched");
+        Assert.That(got.Take(columns), Is.EqualTo(Floats(table).Skip(2 * columns).Take(columns)));
+        Assert.That(got.Skip(3 * columns), Is.EqualTo(Floats(table).Skip(9 * columns).Take(columns)));
+    }
+
+    [Test]
+    public void Shapes_are_checked_before_launching()
+    {
+        using var table = Device.Allocate<BFloat16>(30);
+        using var tokens = Device.Allocate<int>(2);
+        using var output = Device.Allocate<BFloat16>(8);
+        Assert.Throws<ArgumentException>(() => kernels.Forward(table, 4, tokens, output, default, stream));
+        Assert.Throws<ArgumentException>(() => kernels.Forward(table, 3, tokens, output, default, stream));
+    }
+}

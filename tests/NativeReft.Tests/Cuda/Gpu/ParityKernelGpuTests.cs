@@ -1,0 +1,31 @@
+using NativeReft.Cuda;
+
+namespace NativeReft.Tests.Cuda.Gpu;
+
+/// <summary>kernels/rmsnorm.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class RmsNormKernelGpuTests : RmsNormKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}
+
+/// <summary>kernels/swiglu.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class SwiGluKernelGpuTests : SwiGluKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}
+
+/// <summary>kernels/rope.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class RopeKernelGpuTests : RopeKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}
+
+/// <summary>kernels/embedding.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class EmbeddingKernelGpuTests : EmbeddingKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}

@@ -88,7 +88,7 @@ internal static class DoctorCommand
         // Load on the GPU only when the images are for it: then the device's own numbers are shown too.
         using var runtime = gpu is not null && architecture == gpu.Architecture ? CudaRuntime.Create(gpu.Ordinal) : null;
         output.WriteLine($"Kernels: {compiler.Version}, {architecture}{(resolved != architecture ? $" (compiled as {resolved} PTX: this NVRTC does not know {architecture})" : "")}{(runtime is not null ? $", loaded on {runtime.Name}" : gpu is null ? ", not loaded (no GPU)" : $", not loaded (the GPU is {gpu.Architecture})")}");
-        output.WriteLine($"  {"file",-18} {"kernel",-28} {"regs",5} {"smem B",7} {"stack B",8} {"spill B",8}{(runtime is null ? "" : $" {"dev regs",9} {"dev local B",12}")}");
+        output.WriteLine($"  {"file",-18} {"kernel",-32} {"regs",5} {"smem B",7} {"stack B",8} {"spill B",8}{(runtime is null ? "" : $" {"dev regs",9} {"dev local B",12}")}");
         int failures = 0, kernels = 0, spills = 0;
         var warnings = new List<string>();
         var clock = Stopwatch.StartNew();
@@ -116,7 +116,7 @@ internal static class DoctorCommand
             {
                 kernels++;
                 spills += kernel.Spills ? 1 : 0;
-                string line = $"  {source.FileName,-18} {kernel.Kernel,-28} {kernel.Registers,5} {kernel.SharedBytes,7} {kernel.StackFrameBytes,8} {kernel.SpillStoreBytes + kernel.SpillLoadBytes,8}";
+                string line = $"  {source.FileName,-18} {kernel.Kernel,-32} {kernel.Registers,5} {kernel.SharedBytes,7} {kernel.StackFrameBytes,8} {kernel.SpillStoreBytes + kernel.SpillLoadBytes,8}";
                 if (module is not null)
                 {
                     var attributes = runtime!.GetAttributes(module.GetFunction(kernel.Kernel));

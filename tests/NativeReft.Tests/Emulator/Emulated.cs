@@ -13,6 +13,7 @@ internal static class Emulated
 
     private static readonly object Gate = new();
     private static EmulatorRuntime? runtime;
+    private static EmulatorRuntime? checkedRuntime;
 
     public static EmulatorRuntime Runtime
     {
@@ -21,6 +22,21 @@ internal static class Emulated
             lock (Gate)
             {
                 return runtime ??= Open(check: false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A shared runtime in check mode: every buffer between guard pages, so a kernel that reads or writes past a
+    /// tensor fails with the kernel, block, thread and buffer. The parity suites run on it as well.
+    /// </summary>
+    public static EmulatorRuntime CheckedRuntime
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return checkedRuntime ??= Open(check: true);
             }
         }
     }
@@ -78,4 +94,28 @@ public sealed class RopeKernelEmulatorTests : Cuda.RopeKernelSuite
 public sealed class EmbeddingKernelEmulatorTests : Cuda.EmbeddingKernelSuite
 {
     protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
+/// <summary>kernels/rmsnorm.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class RmsNormKernelCheckedEmulatorTests : Cuda.RmsNormKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
+}
+
+/// <summary>kernels/swiglu.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class SwiGluKernelCheckedEmulatorTests : Cuda.SwiGluKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
+}
+
+/// <summary>kernels/rope.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class RopeKernelCheckedEmulatorTests : Cuda.RopeKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
+}
+
+/// <summary>kernels/embedding.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class EmbeddingKernelCheckedEmulatorTests : Cuda.EmbeddingKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
 }

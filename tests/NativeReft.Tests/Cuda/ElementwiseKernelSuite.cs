@@ -8,7 +8,7 @@ namespace NativeReft.Tests.Cuda;
 /// kernels/elementwise.cu against plain C# references, on odd sizes and tails: one suite, made concrete per
 /// runtime (ElementwiseKernelGpuTests on a GPU, ElementwiseKernelEmulatorTests on the CPU emulator).
 /// </summary>
-public abstract class ElementwiseKernelSuite
+public abstract class ElementwiseKernelSuite : KernelSuite<ElementwiseKernels>
 {
     private static readonly int[] Sizes = [1, 7, 33, 129, 100_003];
 
@@ -19,38 +19,14 @@ public abstract class ElementwiseKernelSuite
 
     private static Tolerance SumOfSquares(int columns) => new(1e-6, 2e-6 * Math.Sqrt(columns));
 
-    private ElementwiseKernels kernels = null!;
-    private DeviceStream stream = null!;
-
-    /// <summary>The launcher under test.</summary>
-    protected ElementwiseKernels Kernels => kernels;
-
-    /// <summary>
-    /// The shared runtime the suite runs on (owned by Gpu or Emulated, not by this fixture), or Assert.Ignore/Fail
-    /// with the reason there is none.
-    /// </summary>
-    protected abstract IDeviceRuntime Device { get; }
-
-    [OneTimeSetUp]
-    public void LoadKernels()
-    {
-        kernels = new ElementwiseKernels(Device);
-        stream = Device.CreateStream();
-    }
-
-    [OneTimeTearDown]
-    public void UnloadKernels()
-    {
-        stream?.Dispose();
-        kernels?.Dispose();
-    }
+    private protected override ElementwiseKernels CreateKernels(IDeviceRuntime device) => new(device);
 
     [TestCaseSource(nameof(Sizes))]
     public void Fill_sets_every_element(int n)
     {
         using var output = Device.Allocate<float>(n);
-        kernels.Fill(output, 2.5f, stream);
-        stream.Synchronize();
+        Kernels.Fill(output, 2.5f, Stream);
+        Stream.Synchronize();
         Assert.That(output.ToArray(), Is.All.EqualTo(2.5f));
     }
 
@@ -61,8 +37,8 @@ public abstract class ElementwiseKernelSuite
         var y = Random(n + 1, n);
         using var xd = Device.Upload<float>(x);
         using var yd = Device.Upload<float>(y);
-        kernels.Axpy(yd, -0.75f, xd, stream);
-        stream.Synchronize();
+        Kernels.Axpy(yd, -0.75f, xd, Stream);
+        Stream.Synchronize();
         Axpy.AssertClose(yd.ToArray(), y.Select((v, i) => v + -0.75 * x[i]).ToArray(), "axpy");
     }
 
@@ -73,8 +49,8 @@ public abstract class ElementwiseKernelSuite
         var b = Random(n + 2, n).Select(v => BFloat16.FromFloat(v)).ToArray();
         using var ad = Device.Upload<BFloat16>(a);
         using var bd = Device.Upload<BFloat16>(b);
-        kernels.Add(ad, bd, ad, stream); // in place, as on the residual stream
-        stream.Synchronize();
+        Kernels.Add(ad, bd, ad, Stream); // in place, as on the residual stream
+        Stream.Synchronize();
         Assert.That(ad.ToArray(), Is.EqualTo(a.Select((v, i) => BFloat16.FromFloat(v.ToFloat() + b[i].ToFloat())).ToArray()));
     }
 
@@ -87,9 +63,9 @@ public abstract class ElementwiseKernelSuite
         using var input = Device.Upload<float>(values);
         using var rounded = Device.Allocate<BFloat16>(values.Length);
         using var widened = Device.Allocate<float>(values.Length);
-        kernels.Cast(input, rounded, stream);
-        kernels.Cast(rounded, widened, stream);
-        stream.Synchronize();
+        Kernels.Cast(input, rounded, Stream);
+        Kernels.Cast(rounded, widened, Stream);
+        Stream.Synchronize();
         var expected = values.Select(BFloat16.FromFloat).ToArray();
         Assert.That(rounded.ToArray().Select(v => v.Bits), Is.EqualTo(expected.Select(v => v.Bits)));
         Assert.That(widened.ToArray().Select(BitConverter.SingleToUInt32Bits), Is.EqualTo(expected.Select(v => BitConverter.SingleToUInt32Bits(v.ToFloat()))));
@@ -106,8 +82,8 @@ public abstract class ElementwiseKernelSuite
         var x = Random(rows * 31 + columns, rows * columns).Select(BFloat16.FromFloat).ToArray();
         using var xd = Device.Upload<BFloat16>(x);
         using var output = Device.Allocate<float>(rows);
-        kernels.RowSumSquares(xd, rows, columns, output, stream);
-        stream.Synchronize();
+        Kernels.RowSumSquares(xd, rows, columns, output, Stream);
+        Stream.Synchronize();
         SumOfSquares(columns).AssertClose(output.ToArray(), RowSumSquares(x.Select(v => (double)v.ToFloat()).ToArray(), rows, columns), "rowsumsq bf16");
     }
 
@@ -119,8 +95,8 @@ public abstract class ElementwiseKernelSuite
         var x = Random(rows + columns, rows * columns + offset);
         using var xd = Device.Upload<float>(x);
         using var output = Device.Allocate<float>(rows);
-        kernels.RowSumSquares(xd.View.Slice(offset), rows, columns, output, stream);
-        stream.Synchronize();
+        Kernels.RowSumSquares(xd.View.Slice(offset), rows, columns, output, Stream);
+        Stream.Synchronize();
         SumOfSquares(columns).AssertClose(output.ToArray(), RowSumSquares(x.Skip(offset).Select(v => (double)v).ToArray(), rows, columns), "rowsumsq f32");
     }
 
@@ -129,8 +105,8 @@ public abstract class ElementwiseKernelSuite
     {
         using var x = Device.Allocate<float>(10);
         using var y = Device.Allocate<float>(11);
-        Assert.Throws<ArgumentException>(() => kernels.Axpy(y, 1, x, stream));
-        Assert.Throws<ArgumentException>(() => kernels.RowSumSquares(x.View, 3, 3, y.View.Slice(0, 3), stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Axpy(y, 1, x, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.RowSumSquares(x.View, 3, 3, y.View.Slice(0, 3), Stream));
     }
 
     private static double[] RowSumSquares(double[] x, int rows, int columns)

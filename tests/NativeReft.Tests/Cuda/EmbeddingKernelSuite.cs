@@ -9,30 +9,9 @@ namespace NativeReft.Tests.Cuda;
 /// and the scalar path, and the out-of-range token contract: one suite, made concrete per runtime
 /// (EmbeddingKernelGpuTests, EmbeddingKernelEmulatorTests).
 /// </summary>
-public abstract class EmbeddingKernelSuite
+public abstract class EmbeddingKernelSuite : KernelSuite<EmbeddingKernels>
 {
-    private EmbeddingKernels kernels = null!;
-    private DeviceStream stream = null!;
-
-    /// <summary>The launcher under test.</summary>
-    protected EmbeddingKernels Kernels => kernels;
-
-    /// <summary>The shared runtime the suite runs on, or Assert.Ignore/Fail with the reason there is none.</summary>
-    protected abstract IDeviceRuntime Device { get; }
-
-    [OneTimeSetUp]
-    public void LoadKernels()
-    {
-        kernels = new EmbeddingKernels(Device);
-        stream = Device.CreateStream();
-    }
-
-    [OneTimeTearDown]
-    public void UnloadKernels()
-    {
-        stream?.Dispose();
-        kernels?.Dispose();
-    }
+    private protected override EmbeddingKernels CreateKernels(IDeviceRuntime device) => new(device);
 
     [TestCase(1, 1, 1, 0)]
     [TestCase(7, 33, 7, 0)]
@@ -49,8 +28,8 @@ public abstract class EmbeddingKernelSuite
         using var kd = Device.Upload<int>(tokens);
         using var output = Device.Allocate<BFloat16>((long)count * columns);
         using var error = Device.Upload<int>([0]);
-        kernels.Forward(td.View.Slice(offset), columns, kd, output, error, stream);
-        stream.Synchronize();
+        Kernels.Forward(td.View.Slice(offset), columns, kd, output, error, Stream);
+        Stream.Synchronize();
 
         var expected = Cpu((long)count * columns, cpu =>
         {
@@ -73,8 +52,8 @@ public abstract class EmbeddingKernelSuite
         using var kd = Device.Upload<int>(tokens);
         using var output = Device.Upload<BFloat16>(sentinel);
         using var error = Device.Upload<int>([0]);
-        kernels.Forward(td, columns, kd, output, error, stream);
-        stream.Synchronize();
+        Kernels.Forward(td, columns, kd, output, error, Stream);
+        Stream.Synchronize();
 
         Assert.That(error.ToArray()[0], Is.EqualTo(1));
         var got = Floats(output);
@@ -89,7 +68,7 @@ public abstract class EmbeddingKernelSuite
         using var table = Device.Allocate<BFloat16>(30);
         using var tokens = Device.Allocate<int>(2);
         using var output = Device.Allocate<BFloat16>(8);
-        Assert.Throws<ArgumentException>(() => kernels.Forward(table, 4, tokens, output, default, stream));
-        Assert.Throws<ArgumentException>(() => kernels.Forward(table, 3, tokens, output, default, stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Forward(table, 4, tokens, output, default, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Forward(table, 3, tokens, output, default, Stream));
     }
 }

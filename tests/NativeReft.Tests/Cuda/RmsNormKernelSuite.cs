@@ -9,7 +9,7 @@ namespace NativeReft.Tests.Cuda;
 /// (bf16 and f32 weight, fused residual add) and backward: one suite, made concrete per runtime
 /// (RmsNormKernelGpuTests on a GPU, RmsNormKernelEmulatorTests on the CPU emulator).
 /// </summary>
-public abstract class RmsNormKernelSuite
+public abstract class RmsNormKernelSuite : KernelSuite<RmsNormKernels>
 {
     private const float Eps = 1e-5f;
 
@@ -19,28 +19,7 @@ public abstract class RmsNormKernelSuite
         new object[] { 3, 4099 }, new object[] { 2, 4096 },
     ];
 
-    private RmsNormKernels kernels = null!;
-    private DeviceStream stream = null!;
-
-    /// <summary>The launcher under test.</summary>
-    protected RmsNormKernels Kernels => kernels;
-
-    /// <summary>The shared runtime the suite runs on, or Assert.Ignore/Fail with the reason there is none.</summary>
-    protected abstract IDeviceRuntime Device { get; }
-
-    [OneTimeSetUp]
-    public void LoadKernels()
-    {
-        kernels = new RmsNormKernels(Device);
-        stream = Device.CreateStream();
-    }
-
-    [OneTimeTearDown]
-    public void UnloadKernels()
-    {
-        stream?.Dispose();
-        kernels?.Dispose();
-    }
+    private protected override RmsNormKernels CreateKernels(IDeviceRuntime device) => new(device);
 
     [TestCaseSource(nameof(Shapes))]
     public void Forward_matches_the_cpu_backend_and_saves_rstd(int rows, int columns)
@@ -51,8 +30,8 @@ public abstract class RmsNormKernelSuite
         using var wd = Device.Upload<BFloat16>(w);
         using var output = Device.Allocate<BFloat16>(x.Length);
         using var rstd = Device.Allocate<float>(rows);
-        kernels.Forward(xd, wd, Eps, rows, columns, output, rstd, stream);
-        stream.Synchronize();
+        Kernels.Forward(xd, wd, Eps, rows, columns, output, rstd, Stream);
+        Stream.Synchronize();
 
         BFloat16Output.AssertClose(Floats(output), CpuRmsNorm(Floats(x), Floats(w), rows, columns), "rmsnorm out");
         Rstd(columns).AssertClose(rstd.ToArray(), ReferenceRstd(Floats(x), rows, columns), "rmsnorm rstd");
@@ -67,8 +46,8 @@ public abstract class RmsNormKernelSuite
         using var xd = Device.Upload<BFloat16>(x);
         using var wd = Device.Upload<float>(Floats(w));
         using var output = Device.Allocate<BFloat16>(x.Length);
-        kernels.Forward(xd, wd.View, Eps, rows, columns, output, default, stream);
-        stream.Synchronize();
+        Kernels.Forward(xd, wd.View, Eps, rows, columns, output, default, Stream);
+        Stream.Synchronize();
         BFloat16Output.AssertClose(Floats(output), CpuRmsNorm(Floats(x), Floats(w), rows, columns), "rmsnorm f32 weight");
     }
 
@@ -86,8 +65,8 @@ public abstract class RmsNormKernelSuite
         using var output2 = Device.Allocate<BFloat16>(residual.Length);
         using var rstd = Device.Allocate<float>(rows);
         using var rstd2 = Device.Allocate<float>(rows);
-        kernels.ResidualForward(rd, bd, wd, Eps, rows, columns, output, rstd, stream);
-        stream.Synchronize();
+        Kernels.ResidualForward(rd, bd, wd, Eps, rows, columns, output, rstd, Stream);
+        Stream.Synchronize();
 
         // The residual stream is rounded to bf16 as the bf16 model stores it: exact against the host rounding.
         var sum = residual.Select((r, i) => BFloat16.FromFloat(r.ToFloat() + branch[i].ToFloat())).ToArray();
@@ -95,10 +74,10 @@ public abstract class RmsNormKernelSuite
         BFloat16Output.AssertClose(Floats(output), CpuRmsNorm(Floats(sum), Floats(w), rows, columns), "rmsnorm(residual)");
         Rstd(columns).AssertClose(rstd.ToArray(), ReferenceRstd(Floats(sum), rows, columns), "rmsnorm residual rstd");
 
-        // The f32-weight variant on the same (already updated) stream, with a zero branch: the same norm.
+        // The f32-weight variant on the same (already updated) Stream, with a zero branch: the same norm.
         using var zero = Device.Upload<BFloat16>(new BFloat16[residual.Length]);
-        kernels.ResidualForward(rd, zero, wf.View, Eps, rows, columns, output2, rstd2, stream);
-        stream.Synchronize();
+        Kernels.ResidualForward(rd, zero, wf.View, Eps, rows, columns, output2, rstd2, Stream);
+        Stream.Synchronize();
         Assert.That(rd.ToArray().Select(v => v.Bits), Is.EqualTo(sum.Select(v => v.Bits)), "residual += 0");
         BFloat16Output.AssertClose(Floats(output2), CpuRmsNorm(Floats(sum), Floats(w), rows, columns), "rmsnorm(residual), f32 weight");
     }
@@ -117,10 +96,10 @@ public abstract class RmsNormKernelSuite
         using var rstd = Device.Allocate<float>(rows);
         using var dX = Device.Allocate<BFloat16>(x.Length);
         using var dXf = Device.Allocate<BFloat16>(x.Length);
-        kernels.Forward(xd, wd, Eps, rows, columns, output, rstd, stream);
-        kernels.Backward(xd, wd, rstd, dOutD, rows, columns, dX, stream);
-        kernels.Backward(xd, wf.View, rstd, dOutD, rows, columns, dXf, stream);
-        stream.Synchronize();
+        Kernels.Forward(xd, wd, Eps, rows, columns, output, rstd, Stream);
+        Kernels.Backward(xd, wd, rstd, dOutD, rows, columns, dX, Stream);
+        Kernels.Backward(xd, wf.View, rstd, dOutD, rows, columns, dXf, Stream);
+        Stream.Synchronize();
 
         var expected = Cpu(x.Length, cpu =>
         {
@@ -138,9 +117,9 @@ public abstract class RmsNormKernelSuite
         using var x = Device.Allocate<BFloat16>(12);
         using var w = Device.Allocate<BFloat16>(4);
         using var rstd = Device.Allocate<float>(3);
-        Assert.Throws<ArgumentException>(() => kernels.Forward(x, w, Eps, 3, 5, x, rstd, stream));
-        Assert.Throws<ArgumentException>(() => kernels.Forward(x, w.View.Slice(1), Eps, 3, 4, x, rstd, stream));
-        Assert.Throws<ArgumentException>(() => kernels.Backward(x, w, rstd.View.Slice(1), x, 3, 4, x, stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Forward(x, w, Eps, 3, 5, x, rstd, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Forward(x, w.View.Slice(1), Eps, 3, 4, x, rstd, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Backward(x, w, rstd.View.Slice(1), x, 3, 4, x, Stream));
     }
 
     private static double[] CpuRmsNorm(float[] x, float[] w, int rows, int columns) => Cpu(x.Length, cpu =>

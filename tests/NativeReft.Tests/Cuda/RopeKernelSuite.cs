@@ -9,7 +9,7 @@ namespace NativeReft.Tests.Cuda;
 /// and the same f32 tables, odd shapes, and the out-of-range position contract: one suite, made concrete per
 /// runtime (RopeKernelGpuTests, RopeKernelEmulatorTests).
 /// </summary>
-public abstract class RopeKernelSuite
+public abstract class RopeKernelSuite : KernelSuite<RopeKernels>
 {
     private const int MaxPositions = 300;
 
@@ -20,28 +20,7 @@ public abstract class RopeKernelSuite
         new object[] { 3, 5, 4098 },
     ];
 
-    private RopeKernels kernels = null!;
-    private DeviceStream stream = null!;
-
-    /// <summary>The launcher under test.</summary>
-    protected RopeKernels Kernels => kernels;
-
-    /// <summary>The shared runtime the suite runs on, or Assert.Ignore/Fail with the reason there is none.</summary>
-    protected abstract IDeviceRuntime Device { get; }
-
-    [OneTimeSetUp]
-    public void LoadKernels()
-    {
-        kernels = new RopeKernels(Device);
-        stream = Device.CreateStream();
-    }
-
-    [OneTimeTearDown]
-    public void UnloadKernels()
-    {
-        stream?.Dispose();
-        kernels?.Dispose();
-    }
+    private protected override RopeKernels CreateKernels(IDeviceRuntime device) => new(device);
 
     [TestCaseSource(nameof(Shapes))]
     public void Forward_and_backward_match_the_cpu_backend(int rows, int heads, int headSize)
@@ -58,9 +37,9 @@ public abstract class RopeKernelSuite
         using var sind = Device.Upload<float>(sin);
         using var pd = Device.Upload<int>(positions);
         using var error = Device.Upload<int>([0]);
-        kernels.Forward(xd, cosd, sind, pd, heads, headSize, error, stream);
-        kernels.Backward(dd, cosd, sind, pd, heads, headSize, error, stream);
-        stream.Synchronize();
+        Kernels.Forward(xd, cosd, sind, pd, heads, headSize, error, Stream);
+        Kernels.Backward(dd, cosd, sind, pd, heads, headSize, error, Stream);
+        Stream.Synchronize();
 
         BFloat16Output.AssertClose(Floats(xd), CpuRope(Floats(x), cos, sin, positions, heads, headSize, inverse: false), "rope forward");
         BFloat16Output.AssertClose(Floats(dd), CpuRope(Floats(dOut), cos, sin, positions, heads, headSize, inverse: true), "rope backward");
@@ -79,8 +58,8 @@ public abstract class RopeKernelSuite
         using var sind = Device.Upload<float>(sin);
         using var pd = Device.Upload<int>(positions);
         using var error = Device.Upload<int>([0]);
-        kernels.Forward(xd, cosd, sind, pd, heads, headSize, error, stream);
-        stream.Synchronize();
+        Kernels.Forward(xd, cosd, sind, pd, heads, headSize, error, Stream);
+        Stream.Synchronize();
 
         Assert.That(error.ToArray()[0], Is.EqualTo(1));
         var got = xd.ToArray();
@@ -94,8 +73,8 @@ public abstract class RopeKernelSuite
         }
 
         // Without a flag the bad rows are still skipped, and nothing is reported.
-        kernels.Forward(xd, cosd, sind, pd, heads, headSize, default, stream);
-        stream.Synchronize();
+        Kernels.Forward(xd, cosd, sind, pd, heads, headSize, default, Stream);
+        Stream.Synchronize();
         Assert.That(xd.ToArray().Skip(width).Take(2 * width).Select(v => v.Bits), Is.EqualTo(x.Skip(width).Take(2 * width).Select(v => v.Bits)));
     }
 
@@ -105,9 +84,9 @@ public abstract class RopeKernelSuite
         using var x = Device.Allocate<BFloat16>(16);
         using var table = Device.Allocate<float>(8);
         using var positions = Device.Allocate<int>(2);
-        Assert.Throws<ArgumentException>(() => kernels.Forward(x, table, table, positions, 1, 7, default, stream));
-        Assert.Throws<ArgumentException>(() => kernels.Forward(x, table, table, positions, 3, 4, default, stream));
-        Assert.Throws<ArgumentException>(() => kernels.Forward(x, table, table.View.Slice(1), positions, 2, 4, default, stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Forward(x, table, table, positions, 1, 7, default, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Forward(x, table, table, positions, 3, 4, default, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Forward(x, table, table.View.Slice(1), positions, 2, 4, default, Stream));
     }
 
     // HF's tables: angle = p * theta^(-2i / headSize), in float64, stored f32.

@@ -8,32 +8,11 @@ namespace NativeReft.Tests.Cuda;
 /// kernels/swiglu.cu against CpuBackend&lt;float&gt; on the same bf16 inputs, odd sizes and tails, forward (also in
 /// place) and backward: one suite, made concrete per runtime (SwiGluKernelGpuTests, SwiGluKernelEmulatorTests).
 /// </summary>
-public abstract class SwiGluKernelSuite
+public abstract class SwiGluKernelSuite : KernelSuite<SwiGluKernels>
 {
     private static readonly int[] Sizes = [1, 7, 33, 129, 4099, 100_003];
 
-    private SwiGluKernels kernels = null!;
-    private DeviceStream stream = null!;
-
-    /// <summary>The launcher under test.</summary>
-    protected SwiGluKernels Kernels => kernels;
-
-    /// <summary>The shared runtime the suite runs on, or Assert.Ignore/Fail with the reason there is none.</summary>
-    protected abstract IDeviceRuntime Device { get; }
-
-    [OneTimeSetUp]
-    public void LoadKernels()
-    {
-        kernels = new SwiGluKernels(Device);
-        stream = Device.CreateStream();
-    }
-
-    [OneTimeTearDown]
-    public void UnloadKernels()
-    {
-        stream?.Dispose();
-        kernels?.Dispose();
-    }
+    private protected override SwiGluKernels CreateKernels(IDeviceRuntime device) => new(device);
 
     [TestCaseSource(nameof(Sizes))]
     public void Forward_matches_the_cpu_backend_also_in_place(int n)
@@ -43,8 +22,8 @@ public abstract class SwiGluKernelSuite
         using var gd = Device.Upload<BFloat16>(gate);
         using var ud = Device.Upload<BFloat16>(up);
         using var output = Device.Allocate<BFloat16>(n);
-        kernels.Forward(gd, ud, output, stream);
-        stream.Synchronize();
+        Kernels.Forward(gd, ud, output, Stream);
+        Stream.Synchronize();
         var expected = Cpu(n, cpu =>
         {
             var o = cpu.Zeros(n);
@@ -53,8 +32,8 @@ public abstract class SwiGluKernelSuite
         });
         BFloat16Output.AssertClose(Floats(output), expected, "swiglu");
 
-        kernels.Forward(gd, ud, gd, stream); // out aliases gate, as the MLP does it
-        stream.Synchronize();
+        Kernels.Forward(gd, ud, gd, Stream); // out aliases gate, as the MLP does it
+        Stream.Synchronize();
         Assert.That(gd.ToArray().Select(v => v.Bits), Is.EqualTo(output.ToArray().Select(v => v.Bits)), "in place");
     }
 
@@ -69,8 +48,8 @@ public abstract class SwiGluKernelSuite
         using var dd = Device.Upload<BFloat16>(dOut);
         using var dGate = Device.Allocate<BFloat16>(n);
         using var dUp = Device.Allocate<BFloat16>(n);
-        kernels.Backward(gd, ud, dd, dGate, dUp, stream);
-        stream.Synchronize();
+        Kernels.Backward(gd, ud, dd, dGate, dUp, Stream);
+        Stream.Synchronize();
 
         using var cpu = new NativeReft.Backends.Cpu.CpuBackend<float>(threads: 1);
         using var dg = cpu.Zeros(n);
@@ -83,8 +62,8 @@ public abstract class SwiGluKernelSuite
         BFloat16Output.AssertClose(Floats(dGate), Doubles(expectedGate), "swiglu dgate");
         BFloat16Output.AssertClose(Floats(dUp), Doubles(expectedUp), "swiglu dup");
 
-        kernels.Backward(gd, ud, dd, gd, ud, stream); // dgate over gate and dup over up
-        stream.Synchronize();
+        Kernels.Backward(gd, ud, dd, gd, ud, Stream); // dgate over gate and dup over up
+        Stream.Synchronize();
         Assert.That(gd.ToArray().Select(v => v.Bits), Is.EqualTo(dGate.ToArray().Select(v => v.Bits)), "dgate in place");
         Assert.That(ud.ToArray().Select(v => v.Bits), Is.EqualTo(dUp.ToArray().Select(v => v.Bits)), "dup in place");
     }
@@ -94,7 +73,7 @@ public abstract class SwiGluKernelSuite
     {
         using var a = Device.Allocate<BFloat16>(10);
         using var b = Device.Allocate<BFloat16>(11);
-        Assert.Throws<ArgumentException>(() => kernels.Forward(a, b, a, stream));
-        Assert.Throws<ArgumentException>(() => kernels.Backward(a, a, a, a, b, stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Forward(a, b, a, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Backward(a, a, a, a, b, Stream));
     }
 }

@@ -4,6 +4,8 @@ Elementwise helpers and a row reduction: the small ops every later kernel file a
   fill_forward               out[i] = value                                  out (n) f32
   axpy_forward               y[i] += alpha * x[i]                            x, y (n) f32
   add_forward                out[i] = bf16(float(a[i]) + float(b[i]))        a, b, out (n) bf16; out may alias a
+  scale_forward              x[i] *= factor, in place                        x (n) f32
+  scale_bf16_forward         x[i] = bf16(float(x[i]) * factor), in place     x (n) bf16
   cast_f32_to_bf16_forward   out[i] = bf16(x[i]), round to nearest even     x (n) f32, out (n) bf16
   cast_bf16_to_f32_forward   out[i] = float(x[i]), exact                     x (n) bf16, out (n) f32
   rowsumsq_forward           out[r] = sum_c float(x[r, c])^2                 x (N, C) bf16, out (N) f32
@@ -37,6 +39,18 @@ extern "C" __global__ void axpy_forward(float* y, const float* x, float alpha, i
 extern "C" __global__ void add_forward(bf16* out, const bf16* a, const bf16* b, i64 n) {
     for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
         out[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+    }
+}
+
+extern "C" __global__ void scale_forward(float* x, float factor, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        x[i] *= factor;
+    }
+}
+
+extern "C" __global__ void scale_bf16_forward(bf16* x, float factor, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        x[i] = float_to_bf16(bf16_to_float(x[i]) * factor);
     }
 }
 

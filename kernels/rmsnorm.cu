@@ -8,12 +8,14 @@ RMSNorm (LLaMA's pre-attention and pre-MLP norm), forward and backward, and the 
                              then out = rmsnorm(residual), as above
   rmsnorm_residual_f32w_forward  the same with an f32 weight
   rmsnorm_backward           dx[r,c] = rstd * w[c] * dout[r,c] - x[r,c] * rstd^3 * mean_c(x * w * dout)
+                             with the rstd forward saved, or (rstd null) recomputed from x and eps
   rmsnorm_f32w_backward      the same with an f32 weight
 
 Shapes: x, out, residual, branch, dout, dx (N, C) bf16, N = B*T rows; w (C) bf16 or f32; rstd (N) f32.
 
 Forward saves rstd (fp32, one per row) so backward needs no second reduction over x; backward still reduces
-x * w * dout once per row. HF computes the mean square in fp32 too (LlamaRMSNorm upcasts), then rounds
+x * w * dout once per row. A caller that kept no rstd (the engine's backend interface recomputes rather than
+stores) passes null, and backward reduces x^2 in the same pass. HF computes the mean square in fp32 too (LlamaRMSNorm upcasts), then rounds
 x * rstd to bf16 before multiplying by w; here w * x * rstd is rounded once, so an output may differ from HF's
 by one bf16 ulp. eps comes from the config (rms_norm_eps).
 
@@ -85,7 +87,7 @@ __device__ void rmsnorm_residual_forward_row(bf16* out, float* rstd, bf16* resid
 
 template <typename W>
 __device__ void rmsnorm_backward_row(bf16* dx, const bf16* dout, const bf16* x, const W* weight, const float* rstd,
-                                     int rows, int columns) {
+                                     float eps, int rows, int columns) {
     const int row = blockIdx.x;
     if (row >= rows) {
         return;
@@ -95,11 +97,14 @@ __device__ void rmsnorm_backward_row(bf16* dx, const bf16* dout, const bf16* x, 
     const bf16* dr = dout + offset;
     bf16* dxr = dx + offset;
     float dot = 0.0f;
+    float squares = 0.0f;
     for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        dot += bf16_to_float(xr[c]) * to_float(weight[c]) * bf16_to_float(dr[c]);
+        const float v = bf16_to_float(xr[c]);
+        dot += v * to_float(weight[c]) * bf16_to_float(dr[c]);
+        squares += v * v;
     }
     dot = block_reduce_sum(dot);
-    const float s = rstd[row];
+    const float s = rstd != nullptr ? rstd[row] : rsqrtf(block_reduce_sum(squares) / (float)columns + eps);
     const float coefficient = s * s * s * dot / (float)columns;
     for (int c = threadIdx.x; c < columns; c += blockDim.x) {
         float g = s * to_float(weight[c]) * bf16_to_float(dr[c]) - coefficient * bf16_to_float(xr[c]);
@@ -129,11 +134,11 @@ extern "C" __global__ void rmsnorm_residual_f32w_forward(bf16* out, float* rstd,
 }
 
 extern "C" __global__ void rmsnorm_backward(bf16* dx, const bf16* dout, const bf16* x, const bf16* weight,
-                                            const float* rstd, int rows, int columns) {
-    rmsnorm_backward_row(dx, dout, x, weight, rstd, rows, columns);
+                                            const float* rstd, float eps, int rows, int columns) {
+    rmsnorm_backward_row(dx, dout, x, weight, rstd, eps, rows, columns);
 }
 
 extern "C" __global__ void rmsnorm_f32w_backward(bf16* dx, const bf16* dout, const bf16* x, const float* weight,
-                                                 const float* rstd, int rows, int columns) {
-    rmsnorm_backward_row(dx, dout, x, weight, rstd, rows, columns);
+                                                 const float* rstd, float eps, int rows, int columns) {
+    rmsnorm_backward_row(dx, dout, x, weight, rstd, eps, rows, columns);
 }

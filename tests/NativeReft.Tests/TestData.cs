@@ -6,9 +6,16 @@ namespace NativeReft.Tests;
 /// </summary>
 internal static class TestData
 {
-    public static string ProjectRoot { get; } = FindProjectRoot();
+    private static readonly Lazy<string> Root = new(FindProjectRoot);
 
-    public static string Stories260KDirectory => Path.GetFullPath(Path.Combine(ProjectRoot, "..", "shared", "data", "stories260K"));
+    public static string ProjectRoot => Root.Value;
+
+    /// <summary>The variable that points the tests at the stories260K folder elsewhere (the GPU bundle carries a copy).</summary>
+    public const string Stories260KVariable = "NATIVEREFT_STORIES260K";
+
+    public static string Stories260KDirectory => Environment.GetEnvironmentVariable(Stories260KVariable) is { Length: > 0 } dir
+        ? Path.GetFullPath(dir)
+        : Path.GetFullPath(Path.Combine(ProjectRoot, "..", "shared", "data", "stories260K"));
 
     /// <summary>The path of a stories260K file, or skip/fail (see class comment) when it is missing.</summary>
     public static string Stories260K(string file)

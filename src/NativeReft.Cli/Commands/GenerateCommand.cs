@@ -58,7 +58,7 @@ internal static class GenerateCommand
                 if (clock is not null && timed > 0)
                 {
                     double seconds = clock.Elapsed.TotalSeconds;
-                    error.WriteLine($"achieved tok/s: {timed / seconds:F1} ({generator.GeneratedTokens} tokens; the last {timed} in {seconds:F2} s on {backend.Name}, {backend.Threads} threads)");
+                    error.WriteLine($"achieved tok/s: {timed / seconds:F1} ({generator.GeneratedTokens} tokens; the last {timed} in {seconds:F2} s on {backend.Name}{(backend is NativeReft.Backends.Cpu.CpuBackend<float> cpu ? $", {cpu.Threads} threads" : "")})");
                 }
             }
             return 0;

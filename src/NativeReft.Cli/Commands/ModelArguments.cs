@@ -1,12 +1,13 @@
 using System.CommandLine;
-using NativeReft.Backends.Cpu;
+using NativeReft.Backends;
+using NativeReft.Cuda;
 using NativeReft.IO;
 using NativeReft.Model;
 using NativeReft.Tokenizers;
 
 namespace NativeReft.Cli.Commands;
 
-/// <summary>The options every model-using command shares (--model, --tokenizer, --threads) and how they open a model.</summary>
+/// <summary>The options every model-using command shares (--model, --tokenizer, --device, --threads) and how they open a model.</summary>
 internal sealed class ModelArguments
 {
     private readonly bool demoWhenMissing;
@@ -27,28 +28,35 @@ internal sealed class ModelArguments
 
     public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "Tokenizer: llama2.c tokenizer.bin, SentencePiece .model or HF tokenizer.json (default: the one inside the model)." };
 
-    public Option<int> Threads { get; } = new("--threads") { Description = "CPU threads (default: all cores).", DefaultValueFactory = _ => 0 };
+    public Option<int> Threads { get; } = new("--threads") { Description = "CPU threads for --device cpu (default: all cores).", DefaultValueFactory = _ => 0 };
+
+    public Option<string> Device { get; } = new("--device")
+    {
+        Description = $"Where to compute: {ComputeDevices.Names} (default: cuda when a GPU is usable, else cpu). emu runs the CUDA kernels on the CPU emulator (slow; for checking).",
+        DefaultValueFactory = _ => "auto",
+    };
 
     public void AddTo(Command command)
     {
         command.Options.Add(Model);
         command.Options.Add(Tokenizer);
+        command.Options.Add(Device);
         command.Options.Add(Threads);
     }
 
-    /// <summary>The CPU backend with the requested threads.</summary>
-    public CpuBackend<float> Backend(ParseResult parse)
+    /// <summary>The backend --device names (the CPU one with the requested threads).</summary>
+    public IBackend Backend(ParseResult parse)
     {
         int threads = parse.GetValue(Threads);
         if (threads < 0)
         {
             throw new InputException($"--threads must be 0 (all cores) or positive (got {threads})");
         }
-        return new CpuBackend<float>(threads);
+        return ComputeDevices.Open(ComputeDevices.Parse(parse.GetValue(Device) ?? "auto"), threads);
     }
 
     /// <summary>Loads the model and its tokenizer onto <paramref name="backend"/>.</summary>
-    public (LlamaModel Model, ITokenizer Tokenizer) Open(ParseResult parse, CpuBackend<float> backend)
+    public (LlamaModel Model, ITokenizer Tokenizer) Open(ParseResult parse, IBackend backend)
     {
         string? modelPath = parse.GetValue(Model);
         string? tokenizerPath = parse.GetValue(Tokenizer);

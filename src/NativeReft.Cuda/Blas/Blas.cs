@@ -3,38 +3,54 @@ using static NativeReft.Cuda.Interop.Cublas;
 namespace NativeReft.Cuda;
 
 /// <summary>
-/// cuBLAS GEMMs in the row-major terms the model uses. Inputs float, bf16 or fp16; accumulation in fp32
-/// (CUBLAS_COMPUTE_32F); output float, bf16 or fp16. The handle has its own workspace, so GEMMs can be captured
-/// in a graph.
+/// The GEMMs the model needs, in its row-major terms: cuBLAS on a GPU, the emulator's CPU GEMM under the
+/// emulator (so the CUDA backend's orchestration runs unchanged in CI). Inputs float, bf16 (or fp16 on cuBLAS);
+/// accumulation in fp32 (CUBLAS_COMPUTE_32F); output float or bf16. The cuBLAS handle has its own workspace, so
+/// GEMMs can be captured in a graph.
 /// </summary>
 /// <remarks>
 /// cuBLAS is column-major. A row-major (rows, columns) matrix is the column-major (columns, rows) matrix, its
 /// transpose, so the row-major output = x weight^T of a Linear layer, (m, n) = (m, k) (n, k)^T, is computed as
-/// the column-major output^T (n, m) = weight (n, k) x^T (k, m): cublasGemmEx(T, N, n, m, k, weight, lda = k,
-/// x, ldb = k, output, ldc = n).
+/// the column-major output^T (n, m) = weight (n, k) x^T (k, m): gemm(T, N, n, m, k, weight, lda = k, x, ldb = k,
+/// output, ldc = n). Its input gradient dX (m, k) = dOut (m, n) weight (n, k) is dX^T (k, m) = weight^T dOut^T:
+/// gemm(N, N, k, m, n, weight, lda = k, dOut, ldb = n, dX, ldc = k).
 /// </remarks>
 public sealed unsafe class Blas : IDisposable
 {
     /// <summary>Workspace given to cuBLAS (NVIDIA recommends 32 MiB on Hopper).</summary>
     public const long DefaultWorkspaceBytes = 32L << 20;
 
-    private readonly CudaRuntime runtime;
-    private readonly CublasHandle handle;
-    private readonly DeviceBuffer<byte> workspace;
+    private readonly CudaRuntime? cuda;
+    private readonly EmulatorRuntime? emulator;
+    private readonly CublasHandle? handle;
+    private readonly DeviceBuffer<byte>? workspace;
     private nint boundStream = -1;
 
-    /// <summary>Creates a cuBLAS handle on <paramref name="runtime"/>'s device.</summary>
-    public Blas(CudaRuntime runtime, long workspaceBytes = DefaultWorkspaceBytes)
+    /// <summary>
+    /// GEMMs on <paramref name="runtime"/>: a cuBLAS handle on a <see cref="CudaRuntime"/>, the CPU GEMM on an
+    /// <see cref="EmulatorRuntime"/>.
+    /// </summary>
+    public Blas(IDeviceRuntime runtime, long workspaceBytes = DefaultWorkspaceBytes)
     {
         ArgumentNullException.ThrowIfNull(runtime);
-        Interop.Libraries.Require(CudaLibrary.Cublas);
-        this.runtime = runtime;
-        runtime.MakeCurrent();
-        handle = new CublasHandle(runtime.Context);
-        Check(cublasCreate_v2(out nint created));
-        handle.Attach(created);
-        workspace = runtime.Allocate<byte>(workspaceBytes);
-        Check(cublasSetWorkspace_v2(handle.DangerousGetHandle(), workspace.Pointer.Address, (nuint)workspaceBytes));
+        switch (runtime)
+        {
+            case EmulatorRuntime emulated:
+                emulator = emulated;
+                break;
+            case CudaRuntime gpu:
+                Interop.Libraries.Require(CudaLibrary.Cublas);
+                cuda = gpu;
+                gpu.MakeCurrent();
+                handle = new CublasHandle(gpu.Context);
+                Check(cublasCreate_v2(out nint created));
+                handle.Attach(created);
+                workspace = gpu.Allocate<byte>(workspaceBytes);
+                Check(cublasSetWorkspace_v2(handle.DangerousGetHandle(), workspace.Pointer.Address, (nuint)workspaceBytes));
+                break;
+            default:
+                throw new NotSupportedException($"no GEMM implementation for {runtime.GetType().Name}");
+        }
     }
 
     /// <summary>cuBLAS's version, e.g. "13.0.2", or null when cuBLAS is not installed.</summary>
@@ -64,10 +80,26 @@ public sealed unsafe class Blas : IDisposable
         BlasTypes.RequireLength(weight, (long)n * k, "weight");
         BlasTypes.RequireLength(output, (long)m * n, "output");
         var input = BlasTypes.Of<TIn>();
-        Bind(stream);
-        Check(cublasGemmEx(handle.DangerousGetHandle(), Interop.CublasOperation.Transpose, Interop.CublasOperation.None,
-            n, m, k, &alpha, weight.Pointer.Address, input, k, x.Pointer.Address, input, k, &beta,
-            output.Pointer.Address, BlasTypes.Of<TOut>(), n, Interop.CublasComputeType.Compute32F, Interop.CublasGemmAlgorithm.Default));
+        Run(stream, new ColumnMajorGemm(true, false, n, m, k, alpha, weight.Pointer, input, k, 0, x.Pointer, input, k, 0, beta,
+            output.Pointer, BlasTypes.Of<TOut>(), n, 0, 1));
+    }
+
+    /// <summary>
+    /// dX = alpha * dOut weight + beta * dX, row-major: dOut (m, n), weight (n, k), dX (m, k) — the input gradient
+    /// of <see cref="Linear{TIn, TOut}"/>.
+    /// </summary>
+    public void LinearInputGrad<TIn, TOut>(DeviceView<TIn> dOut, DeviceView<TIn> weight, DeviceView<TOut> dX, int m, int k, int n,
+        DeviceStream stream, float alpha = 1, float beta = 0)
+        where TIn : unmanaged
+        where TOut : unmanaged
+    {
+        RequireShape(m, k, n);
+        BlasTypes.RequireLength(dOut, (long)m * n, "dOut");
+        BlasTypes.RequireLength(weight, (long)n * k, "weight");
+        BlasTypes.RequireLength(dX, (long)m * k, "dX");
+        var input = BlasTypes.Of<TIn>();
+        Run(stream, new ColumnMajorGemm(false, false, k, m, n, alpha, weight.Pointer, input, k, 0, dOut.Pointer, input, n, 0, beta,
+            dX.Pointer, BlasTypes.Of<TOut>(), k, 0, 1));
     }
 
     /// <summary>
@@ -85,30 +117,42 @@ public sealed unsafe class Blas : IDisposable
         BlasTypes.RequireLength(c, (long)batch * n * k, "c");
         BlasTypes.RequireLength(output, (long)batch * m * n, "output");
         var input = BlasTypes.Of<TIn>();
-        Bind(stream);
-        Check(cublasGemmStridedBatchedEx(handle.DangerousGetHandle(), Interop.CublasOperation.Transpose, Interop.CublasOperation.None,
-            n, m, k, &alpha, c.Pointer.Address, input, k, (long)n * k, a.Pointer.Address, input, k, (long)m * k, &beta,
-            output.Pointer.Address, BlasTypes.Of<TOut>(), n, (long)m * n, batch,
-            Interop.CublasComputeType.Compute32F, Interop.CublasGemmAlgorithm.Default));
+        Run(stream, new ColumnMajorGemm(true, false, n, m, k, alpha, c.Pointer, input, k, (long)n * k, a.Pointer, input, k, (long)m * k, beta,
+            output.Pointer, BlasTypes.Of<TOut>(), n, (long)m * n, batch));
     }
 
     /// <summary>Destroys the handle and frees the workspace.</summary>
     public void Dispose()
     {
-        handle.Dispose();
-        workspace.Dispose();
+        handle?.Dispose();
+        workspace?.Dispose();
+    }
+
+    private void Run(DeviceStream stream, in ColumnMajorGemm g)
+    {
+        if (emulator is not null)
+        {
+            emulator.GemmStridedBatched(stream, g);
+            return;
+        }
+        Bind(stream);
+        float alpha = g.Alpha, beta = g.Beta;
+        var op = (bool t) => t ? Interop.CublasOperation.Transpose : Interop.CublasOperation.None;
+        Check(cublasGemmStridedBatchedEx(handle!.DangerousGetHandle(), op(g.TransposeA), op(g.TransposeB), g.M, g.N, g.K, &alpha,
+            g.A.Address, g.AType, g.Lda, g.StrideA, g.B.Address, g.BType, g.Ldb, g.StrideB, &beta,
+            g.C.Address, g.CType, g.Ldc, g.StrideC, g.Batch, Interop.CublasComputeType.Compute32F, Interop.CublasGemmAlgorithm.Default));
     }
 
     private void Bind(DeviceStream stream)
     {
-        nint native = runtime.StreamOf(stream);
-        runtime.MakeCurrent();
+        nint native = cuda!.StreamOf(stream);
+        cuda.MakeCurrent();
         if (native != boundStream)
         {
             // cublasSetStream resets the workspace to cuBLAS's own pool: give ours back, or a captured GEMM would
             // allocate.
-            Check(cublasSetStream_v2(handle.DangerousGetHandle(), native));
-            Check(cublasSetWorkspace_v2(handle.DangerousGetHandle(), workspace.Pointer.Address, (nuint)workspace.SizeInBytes));
+            Check(cublasSetStream_v2(handle!.DangerousGetHandle(), native));
+            Check(cublasSetWorkspace_v2(handle.DangerousGetHandle(), workspace!.Pointer.Address, (nuint)workspace.SizeInBytes));
             boundStream = native;
         }
     }

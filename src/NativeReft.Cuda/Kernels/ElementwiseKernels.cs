@@ -3,7 +3,7 @@ using NativeReft.Tensors;
 namespace NativeReft.Cuda;
 
 /// <summary>
-/// The launcher for kernels/elementwise.cu: fill, axpy, bf16 add, f32/bf16 casts and row sums of squares. Every
+/// The launcher for kernels/elementwise.cu: fill, axpy, bf16 add, in-place scale, f32/bf16 casts and row sums of squares. Every
 /// method queues one launch on the stream given and returns (no synchronization); shapes are checked first.
 /// </summary>
 public sealed class ElementwiseKernels : IDisposable
@@ -18,6 +18,8 @@ public sealed class ElementwiseKernels : IDisposable
     private readonly KernelFunction fill;
     private readonly KernelFunction axpy;
     private readonly KernelFunction add;
+    private readonly KernelFunction scale;
+    private readonly KernelFunction scaleBFloat16;
     private readonly KernelFunction castToBFloat16;
     private readonly KernelFunction castToFloat;
     private readonly KernelFunction rowSumSquares;
@@ -32,6 +34,8 @@ public sealed class ElementwiseKernels : IDisposable
         fill = module.GetFunction("fill_forward");
         axpy = module.GetFunction("axpy_forward");
         add = module.GetFunction("add_forward");
+        scale = module.GetFunction("scale_forward");
+        scaleBFloat16 = module.GetFunction("scale_bf16_forward");
         castToBFloat16 = module.GetFunction("cast_f32_to_bf16_forward");
         castToFloat = module.GetFunction("cast_bf16_to_f32_forward");
         rowSumSquares = module.GetFunction("rowsumsq_forward");
@@ -72,6 +76,24 @@ public sealed class ElementwiseKernels : IDisposable
             return;
         }
         runtime.Launch(add, LaunchConfig.ForElements(a.Length), stream, output.Pointer, a.Pointer, b.Pointer, a.Length);
+    }
+
+    /// <summary>x[i] *= factor, in place.</summary>
+    public void Scale(DeviceView<float> x, float factor, DeviceStream stream)
+    {
+        if (!x.IsEmpty)
+        {
+            runtime.Launch(scale, LaunchConfig.ForElements(x.Length), stream, x.Pointer, factor, x.Length);
+        }
+    }
+
+    /// <summary>x[i] = bf16(float(x[i]) * factor), in place.</summary>
+    public void Scale(DeviceView<BFloat16> x, float factor, DeviceStream stream)
+    {
+        if (!x.IsEmpty)
+        {
+            runtime.Launch(scaleBFloat16, LaunchConfig.ForElements(x.Length), stream, x.Pointer, factor, x.Length);
+        }
     }
 
     /// <summary>output[i] = bf16(x[i]), round to nearest even.</summary>

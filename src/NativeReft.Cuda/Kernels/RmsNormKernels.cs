@@ -90,24 +90,25 @@ public sealed class RmsNormKernels : IDisposable
 
     /// <summary>
     /// dX = rstd * weight * dOut - x * rstd^3 * mean(x * weight * dOut), written (an activation gradient), with
-    /// the rstd that forward saved. x, dOut, dX (rows, columns); weight (columns); rstd (rows).
+    /// the rstd that forward saved, or recomputed from x and <paramref name="eps"/> when <paramref name="rstd"/>
+    /// is empty. x, dOut, dX (rows, columns); weight (columns); rstd (rows).
     /// </summary>
-    public void Backward(DeviceView<BFloat16> x, DeviceView<BFloat16> weight, DeviceView<float> rstd, DeviceView<BFloat16> dOut,
+    public void Backward(DeviceView<BFloat16> x, DeviceView<BFloat16> weight, DeviceView<float> rstd, float eps, DeviceView<BFloat16> dOut,
         int rows, int columns, DeviceView<BFloat16> dX, DeviceStream stream)
     {
-        if (CheckBackward(x.Length, weight.Length, rstd.Length, dOut.Length, dX.Length, rows, columns))
+        if (CheckBackward(x.Length, weight.Length, rstd, dOut.Length, dX.Length, rows, columns))
         {
-            runtime.Launch(backward, Rows(rows), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, rows, columns);
+            runtime.Launch(backward, Rows(rows), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns);
         }
     }
 
-    /// <summary>As <see cref="Backward(DeviceView{BFloat16}, DeviceView{BFloat16}, DeviceView{float}, DeviceView{BFloat16}, int, int, DeviceView{BFloat16}, DeviceStream)"/> with an f32 weight.</summary>
-    public void Backward(DeviceView<BFloat16> x, DeviceView<float> weight, DeviceView<float> rstd, DeviceView<BFloat16> dOut,
+    /// <summary>As <see cref="Backward(DeviceView{BFloat16}, DeviceView{BFloat16}, DeviceView{float}, float, DeviceView{BFloat16}, int, int, DeviceView{BFloat16}, DeviceStream)"/> with an f32 weight.</summary>
+    public void Backward(DeviceView<BFloat16> x, DeviceView<float> weight, DeviceView<float> rstd, float eps, DeviceView<BFloat16> dOut,
         int rows, int columns, DeviceView<BFloat16> dX, DeviceStream stream)
     {
-        if (CheckBackward(x.Length, weight.Length, rstd.Length, dOut.Length, dX.Length, rows, columns))
+        if (CheckBackward(x.Length, weight.Length, rstd, dOut.Length, dX.Length, rows, columns))
         {
-            runtime.Launch(backwardFloatWeight, Rows(rows), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, rows, columns);
+            runtime.Launch(backwardFloatWeight, Rows(rows), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns);
         }
     }
 
@@ -131,7 +132,7 @@ public sealed class RmsNormKernels : IDisposable
         return rows > 0;
     }
 
-    private static bool CheckBackward(long x, long weight, long rstd, long dOut, long dX, int rows, int columns)
+    private static bool CheckBackward(long x, long weight, DeviceView<float> rstd, long dOut, long dX, int rows, int columns)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(columns);
@@ -139,7 +140,10 @@ public sealed class RmsNormKernels : IDisposable
         RequireLength(dOut, (long)rows * columns, "rmsnorm backward: dOut");
         RequireLength(dX, (long)rows * columns, "rmsnorm backward: dX");
         RequireLength(weight, columns, "rmsnorm backward: weight");
-        RequireLength(rstd, rows, "rmsnorm backward: rstd");
+        if (!rstd.IsEmpty)
+        {
+            RequireLength(rstd.Length, rows, "rmsnorm backward: rstd");
+        }
         return rows > 0;
     }
 

@@ -23,6 +23,16 @@ public interface IBackend : IDisposable
     /// <summary>A tensor holding <paramref name="data"/> (converted to the backend's type).</summary>
     Tensor Upload(ReadOnlySpan<float> data, params int[] shape);
 
+    /// <summary>
+    /// A zero-filled tensor kept in at least fp32 whatever the backend computes activations in: intervention
+    /// parameters, their gradients and AdamW moments, RoPE tables, dropout scales. The CPU backends keep their own
+    /// type (float or double); the CUDA backend, whose activations are bf16, stores these in fp32.
+    /// </summary>
+    Tensor ZerosFp32(params int[] shape) => Zeros(shape);
+
+    /// <summary>A tensor holding <paramref name="data"/> in at least fp32 (see <see cref="ZerosFp32"/>).</summary>
+    Tensor UploadFp32(ReadOnlySpan<float> data, params int[] shape) => Upload(data, shape);
+
     /// <summary>A tensor holding a checkpoint weight, converted on the way from the mapped file.</summary>
     Tensor LoadWeight(WeightTensor weight);
 
@@ -124,4 +134,60 @@ public interface IBackend : IDisposable
 
     /// <summary>Makes the rows of <paramref name="matrix"/> (r, d), r &lt;= d, orthonormal (Gram-Schmidt).</summary>
     void OrthonormalizeRows(Tensor matrix);
+
+    // ---- The same optimizer ops over every parameter of a set at once. An intervention set holds tens to hundreds
+    // of small tensors: a GPU backend does each in one launch instead of one launch per tensor.
+
+    /// <summary>
+    /// <see cref="AdamW(Tensor, Tensor, Tensor, Tensor, in AdamWStep)"/> for every target; a target's weight decay
+    /// is <paramref name="step"/>'s when <see cref="AdamWTarget.Decay"/> is set, else none.
+    /// </summary>
+    void AdamW(IReadOnlyList<AdamWTarget> targets, in AdamWStep step)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        foreach (var t in targets)
+        {
+            AdamW(t.Parameter, t.Gradient, t.M, t.V, t.Decay ? step : step with { WeightDecay = 0 });
+        }
+    }
+
+    /// <summary>The sum of x[i]^2 over every tensor (the global gradient norm's square).</summary>
+    double SumOfSquares(IReadOnlyList<Tensor> tensors)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        double sum = 0;
+        foreach (var t in tensors)
+        {
+            sum += SumOfSquares(t);
+        }
+        return sum;
+    }
+
+    /// <summary>Multiplies every tensor by <paramref name="factor"/>, in place.</summary>
+    void Scale(IReadOnlyList<Tensor> tensors, double factor)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        foreach (var t in tensors)
+        {
+            Scale(t, factor);
+        }
+    }
+
+    /// <summary><see cref="OrthonormalizeRows(Tensor)"/> for every matrix.</summary>
+    void OrthonormalizeRows(IReadOnlyList<Tensor> matrices)
+    {
+        ArgumentNullException.ThrowIfNull(matrices);
+        foreach (var m in matrices)
+        {
+            OrthonormalizeRows(m);
+        }
+    }
 }
+
+/// <summary>One parameter an AdamW step updates, with its gradient and moment buffers.</summary>
+/// <param name="Parameter">The parameter (updated in place).</param>
+/// <param name="Gradient">Its gradient.</param>
+/// <param name="M">First moment.</param>
+/// <param name="V">Second moment.</param>
+/// <param name="Decay">Whether the step's weight decay applies (never to an orthonormal R).</param>
+public sealed record AdamWTarget(Tensor Parameter, Tensor Gradient, Tensor M, Tensor V, bool Decay);

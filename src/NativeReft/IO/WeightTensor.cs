@@ -87,6 +87,38 @@ public sealed class WeightTensor
         }
     }
 
+    /// <summary>
+    /// Reads the weight as bf16 (HF layout): a bf16 checkpoint's rows are copied as they are, other types are
+    /// converted one row at a time (round to nearest even), never through a full-size float copy.
+    /// </summary>
+    public void ReadInto(Span<BFloat16> destination)
+    {
+        if (destination.Length != ElementCount)
+        {
+            throw new ArgumentException($"destination holds {destination.Length} elements, tensor '{Name}' has {ElementCount}", nameof(destination));
+        }
+        int columns = Shape.Length == 0 ? 1 : Shape[^1];
+        int rows = (int)(ElementCount / columns);
+        int rowBytes = columns * DTypes.SizeOf(DType);
+        var row = DType == DType.BF16 ? null : new float[columns];
+        for (int r = 0; r < rows; r++)
+        {
+            int sourceRow = InterleavedRopeHeads > 0 ? InterleavedSourceRow(r, rows / InterleavedRopeHeads) : r;
+            var bytes = file.Bytes(offset + (long)sourceRow * rowBytes, rowBytes);
+            var target = destination.Slice(r * columns, columns);
+            if (row is null)
+            {
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, BFloat16>(bytes).CopyTo(target);
+                continue;
+            }
+            DTypes.ToFloat(DType, bytes, row);
+            for (int c = 0; c < columns; c++)
+            {
+                target[c] = BFloat16.FromFloat(row[c]);
+            }
+        }
+    }
+
     /// <summary>Reads the whole weight as a new float array.</summary>
     public float[] ReadAll()
     {

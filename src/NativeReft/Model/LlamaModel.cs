@@ -49,7 +49,8 @@ public sealed class LlamaModel : IDisposable
 
     /// <summary>
     /// Identifies the base model: a hash of its shape and of every norm weight (small, and different between any
-    /// two trained checkpoints). Intervention artifacts record it and refuse another model.
+    /// two trained checkpoints) rounded to bf16, so the same checkpoint gives the same fingerprint on every backend
+    /// (f32 on the CPU, bf16 on a GPU). Intervention artifacts record it and refuse another model.
     /// </summary>
     public string Fingerprint { get; }
 
@@ -235,10 +236,15 @@ public sealed class LlamaModel : IDisposable
         using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"llama {c.Dim} {c.HiddenDim} {c.Layers} {c.Heads} {c.KvHeads} {c.VocabSize} {c.HeadSize}"));
         var values = new float[c.Dim];
+        var rounded = new ushort[c.Dim];
         foreach (var norm in layers.SelectMany(w => new[] { w.AttentionNorm, w.FfnNorm }).Append(finalNorm))
         {
             Backend.Download(norm, values);
-            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+            for (int i = 0; i < values.Length; i++)
+            {
+                rounded[i] = DTypes.FloatToBF16(values[i]);
+            }
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(rounded.AsSpan()));
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
     }
@@ -259,7 +265,7 @@ public sealed class LlamaModel : IDisposable
                 sin[p * half + i] = (float)Math.Sin(angle);
             }
         }
-        return (backend.Upload(cos, config.MaxSeqLen, half), backend.Upload(sin, config.MaxSeqLen, half));
+        return (backend.UploadFp32(cos, config.MaxSeqLen, half), backend.UploadFp32(sin, config.MaxSeqLen, half));
     }
 
     /// <inheritdoc />

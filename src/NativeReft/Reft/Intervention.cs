@@ -18,9 +18,9 @@ public sealed class Intervention : IDisposable
         Tensor Make(string part, params int[] shape) => create($"{Name}.{part}", shape);
         Parameters = new InterventionTensors(Make("P", rank, dim), type.HasLearnedSource() ? Make("W", rank, dim) : null,
             Make("b", rank), type.SubtractsProjection(), activation);
-        Gradients = Parameters with { P = backend.Zeros(rank, dim), W = Parameters.W is null ? null : backend.Zeros(rank, dim), B = backend.Zeros(rank) };
-        FirstMoments = Parameters with { P = backend.Zeros(rank, dim), W = Parameters.W is null ? null : backend.Zeros(rank, dim), B = backend.Zeros(rank) };
-        SecondMoments = Parameters with { P = backend.Zeros(rank, dim), W = Parameters.W is null ? null : backend.Zeros(rank, dim), B = backend.Zeros(rank) };
+        Gradients = Parameters with { P = backend.ZerosFp32(rank, dim), W = Parameters.W is null ? null : backend.ZerosFp32(rank, dim), B = backend.ZerosFp32(rank) };
+        FirstMoments = Parameters with { P = backend.ZerosFp32(rank, dim), W = Parameters.W is null ? null : backend.ZerosFp32(rank, dim), B = backend.ZerosFp32(rank) };
+        SecondMoments = Parameters with { P = backend.ZerosFp32(rank, dim), W = Parameters.W is null ? null : backend.ZerosFp32(rank, dim), B = backend.ZerosFp32(rank) };
     }
 
     /// <summary>The function.</summary>

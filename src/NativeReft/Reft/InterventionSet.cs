@@ -57,7 +57,7 @@ public sealed class InterventionSet : IDisposable
                     : constantSource ? (float)rng.NextDouble()
                     : (float)((rng.NextDouble() * 2 - 1) * bound);
             }
-            var tensor = backend.Upload(data, shape);
+            var tensor = backend.UploadFp32(data, shape);
             if (orthonormal)
             {
                 backend.OrthonormalizeRows(tensor);
@@ -99,7 +99,7 @@ public sealed class InterventionSet : IDisposable
             {
                 throw new ModelFormatException(file, $"tensor '{name}' has shape {w.ShapeText}, the config needs ({string.Join(", ", shape)})");
             }
-            return model.Backend.LoadWeight(w);
+            return model.Backend.UploadFp32(w.ReadAll(), shape);
         }));
     }
 
@@ -153,7 +153,7 @@ public sealed class InterventionSet : IDisposable
                     throw new ModelFormatException(file.Path, $"missing optimizer state '{slot.Name + suffix}': not a training checkpoint");
                 }
                 var values = saved.ReadAll();
-                using var uploaded = target.Backend.Upload(values, target.Shape.ToArray());
+                using var uploaded = target.Backend.UploadFp32(values, target.Shape.ToArray());
                 target.Backend.Copy(uploaded, target);
             }
         }
@@ -162,9 +162,10 @@ public sealed class InterventionSet : IDisposable
     /// <summary>Zeroes every gradient (the start of an optimizer step).</summary>
     public void ZeroGradients()
     {
-        foreach (var slot in Interventions.SelectMany(i => i.Slots()))
+        var gradients = Interventions.SelectMany(i => i.Slots()).Select(s => s.Gradient).ToList();
+        if (gradients.Count > 0)
         {
-            slot.Gradient.Backend.Scale(slot.Gradient, 0);
+            gradients[0].Backend.Scale(gradients, 0);
         }
     }
 

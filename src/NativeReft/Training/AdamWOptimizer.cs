@@ -13,20 +13,23 @@ public sealed class AdamWOptimizer(double beta1 = 0.9, double beta2 = 0.999, dou
     /// <summary>Steps taken (the bias-correction counter); restored on resume.</summary>
     public int Steps { get; set; }
 
-    /// <summary>Applies one update with learning rate <paramref name="learningRate"/>.</summary>
+    /// <summary>Applies one update with learning rate <paramref name="learningRate"/>: one batched call per op.</summary>
     public void Step(InterventionSet set, double learningRate)
     {
         ArgumentNullException.ThrowIfNull(set);
-        Steps++;
-        foreach (var slot in set.Interventions.SelectMany(i => i.Slots()))
+        var slots = set.Interventions.SelectMany(i => i.Slots()).ToList();
+        if (slots.Count == 0)
         {
-            var backend = slot.Parameter.Backend;
-            double decay = slot.Orthonormal && !decayOrthonormal ? 0 : weightDecay;
-            backend.AdamW(slot.Parameter, slot.Gradient, slot.M, slot.V, new AdamWStep(learningRate, beta1, beta2, epsilon, decay, Steps));
-            if (slot.Orthonormal)
-            {
-                backend.OrthonormalizeRows(slot.Parameter);
-            }
+            return;
+        }
+        Steps++;
+        var backend = slots[0].Parameter.Backend;
+        var targets = slots.Select(s => new AdamWTarget(s.Parameter, s.Gradient, s.M, s.V, Decay: !s.Orthonormal || decayOrthonormal)).ToList();
+        backend.AdamW(targets, new AdamWStep(learningRate, beta1, beta2, epsilon, weightDecay, Steps));
+        var orthonormal = slots.Where(s => s.Orthonormal).Select(s => s.Parameter).ToList();
+        if (orthonormal.Count > 0)
+        {
+            backend.OrthonormalizeRows(orthonormal);
         }
     }
 
@@ -37,15 +40,16 @@ public sealed class AdamWOptimizer(double beta1 = 0.9, double beta2 = 0.999, dou
     public static double ClipGradients(InterventionSet set, double maxNorm)
     {
         ArgumentNullException.ThrowIfNull(set);
-        double sumOfSquares = set.Interventions.SelectMany(i => i.Slots()).Sum(s => s.Gradient.Backend.SumOfSquares(s.Gradient));
-        double norm = Math.Sqrt(sumOfSquares);
+        var gradients = set.Interventions.SelectMany(i => i.Slots()).Select(s => s.Gradient).ToList();
+        if (gradients.Count == 0)
+        {
+            return 0;
+        }
+        var backend = gradients[0].Backend;
+        double norm = Math.Sqrt(backend.SumOfSquares(gradients));
         if (maxNorm > 0 && double.IsFinite(norm) && norm > maxNorm)
         {
-            double factor = maxNorm / (norm + 1e-6);
-            foreach (var slot in set.Interventions.SelectMany(i => i.Slots()))
-            {
-                slot.Gradient.Backend.Scale(slot.Gradient, factor);
-            }
+            backend.Scale(gradients, maxNorm / (norm + 1e-6));
         }
         return norm;
     }

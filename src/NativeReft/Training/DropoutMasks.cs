@@ -20,11 +20,7 @@ public sealed class DropoutMasks(double probability, ulong seed, long step, int 
             double u = (Mix(stream + (ulong)i) >> 11) * (1.0 / (1UL << 53));
             scale[i] = u < probability ? 0 : keep;
         }
-        var t = tape.New(rows, dim);
-        var uploaded = tape.Backend.Upload(scale, rows, dim);
-        tape.Backend.Copy(uploaded, t);
-        uploaded.Dispose();
-        return t;
+        return tape.Own(tape.Backend.UploadFp32(scale, rows, dim)); // fp32: 1 / (1 - p) is rarely a bf16 value
     }
 
     // splitmix64's finalizer: a good 64-bit mix of a counter.

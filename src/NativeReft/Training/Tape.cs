@@ -38,6 +38,14 @@ public sealed class Tape : IForwardOps, IDisposable
         return t;
     }
 
+    /// <summary>Hands <paramref name="t"/> to the tape, which releases it with its own tensors.</summary>
+    public Tensor Own(Tensor t)
+    {
+        ArgumentNullException.ThrowIfNull(t);
+        owned.Add(t);
+        return t;
+    }
+
     /// <summary>Whether a gradient flows to <paramref name="t"/>.</summary>
     public bool Tracks(Tensor t) => tracked.Contains(t);
 

@@ -101,8 +101,8 @@ public abstract class BackendOpsSuite
             }
         }
         using var xt = Upload(x, rows, heads * headSize);
-        using var ct = backend.Upload(cos, 200, half);
-        using var st = backend.Upload(sin, 200, half);
+        using var ct = backend.UploadFp32(cos, 200, half);
+        using var st = backend.UploadFp32(sin, 200, half);
         backend.Rope(xt, ct, st, positions, heads);
         // The tables are rounded to float, so even the f64 backend sees angles to ~1e-7.
         new Tolerance(1e-6, 1e-5).AssertClose(Download(xt), Reference.Rope(x, rows, heads, headSize, positions, 10000), "rope");

@@ -54,6 +54,20 @@ public abstract class ElementwiseKernelSuite : KernelSuite<ElementwiseKernels>
         Assert.That(ad.ToArray(), Is.EqualTo(a.Select((v, i) => BFloat16.FromFloat(v.ToFloat() + b[i].ToFloat())).ToArray()));
     }
 
+    [TestCaseSource(nameof(Sizes))]
+    public void Scale_multiplies_in_place(int n)
+    {
+        var x = Random(n, n);
+        var b = x.Select(v => BFloat16.FromFloat(v * 10)).ToArray();
+        using var xd = Device.Upload<float>(x);
+        using var bd = Device.Upload<BFloat16>(b);
+        Kernels.Scale(xd, -0.3f, Stream);
+        Kernels.Scale(bd, 0.3f, Stream);
+        Stream.Synchronize();
+        Assert.That(xd.ToArray(), Is.EqualTo(x.Select(v => v * -0.3f).ToArray()));
+        Assert.That(bd.ToArray(), Is.EqualTo(b.Select(v => BFloat16.FromFloat(v.ToFloat() * 0.3f)).ToArray()));
+    }
+
     [Test]
     public void Casts_match_the_host_conversions_bit_for_bit()
     {

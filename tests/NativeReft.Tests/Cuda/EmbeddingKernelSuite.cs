@@ -6,7 +6,8 @@ namespace NativeReft.Tests.Cuda;
 
 /// <summary>
 /// kernels/embedding.cu against CpuBackend&lt;float&gt;'s Embedding (exact: a gather copies bits), on the vector
-/// and the scalar path, and the out-of-range token contract: one suite, made concrete per runtime
+/// and the scalar path, ScatterRows and ScatterAddRows (repeated ids in row order), and the out-of-range
+/// contract: one suite, made concrete per runtime
 /// (EmbeddingKernelGpuTests, EmbeddingKernelEmulatorTests).
 /// </summary>
 public abstract class EmbeddingKernelSuite : KernelSuite<EmbeddingKernels>
@@ -70,5 +71,73 @@ public abstract class EmbeddingKernelSuite : KernelSuite<EmbeddingKernels>
         using var output = Device.Allocate<BFloat16>(8);
         Assert.Throws<ArgumentException>(() => Kernels.Forward(table, 4, tokens, output, default, Stream));
         Assert.Throws<ArgumentException>(() => Kernels.Forward(table, 3, tokens, output, default, Stream));
+    }
+
+    [TestCase(1, 1, 1)]
+    [TestCase(7, 33, 20)]
+    [TestCase(33, 4099, 40)]
+    public void Scatters_match_the_cpu_backend(int count, int columns, int outRows)
+    {
+        var rng = new Random(count + columns);
+        int[] distinct = Enumerable.Range(0, outRows).OrderBy(_ => rng.Next()).Take(count).ToArray();
+        int[] repeated = Enumerable.Range(0, count).Select(_ => rng.Next(outRows)).ToArray();
+        var source = RandomBFloat16(count, (long)count * columns);
+        var initial = RandomBFloat16(count + 1, (long)outRows * columns);
+        using var src = Device.Upload<BFloat16>(source);
+        using var distinctRows = Device.Upload<int>(distinct);
+        using var repeatedRows = Device.Upload<int>(repeated);
+        using var scattered = Device.Upload<BFloat16>(initial);
+        using var added = Device.Upload<BFloat16>(initial);
+        using var error = Device.Upload<int>([0]);
+        Kernels.ScatterRows(src, distinctRows, columns, scattered, error, Stream);
+        Kernels.ScatterAddRows(src, repeatedRows, columns, added, error, Stream);
+        Stream.Synchronize();
+
+        var expectedScatter = Cpu(initial.Length, cpu =>
+        {
+            var o = cpu.Upload(Floats(initial), outRows, columns);
+            cpu.ScatterRows(cpu.Upload(Floats(source), count, columns), distinct, o);
+            return o;
+        });
+        Assert.That(Doubles(Floats(scattered)), Is.EqualTo(expectedScatter), "a scatter copies bits");
+        // bf16 += in row order: the reference rounds after every add, as the kernel does.
+        var expectedAdd = Floats(initial);
+        for (int i = 0; i < count; i++)
+        {
+            for (int c = 0; c < columns; c++)
+            {
+                int at = repeated[i] * columns + c;
+                expectedAdd[at] = BFloat16.FromFloat(expectedAdd[at] + source[i * columns + c].ToFloat()).ToFloat();
+            }
+        }
+        Assert.That(Floats(added), Is.EqualTo(expectedAdd), "scatter-add, repeated ids in order");
+        Assert.That(error.ToArray()[0], Is.Zero);
+    }
+
+    [Test]
+    public void A_scatter_to_a_row_out_of_range_writes_nothing_and_sets_the_error_flag()
+    {
+        const int columns = 5;
+        var source = RandomBFloat16(3, 3 * columns);
+        using var src = Device.Upload<BFloat16>(source);
+        using var rows = Device.Upload<int>([1, 4, -1]);
+        foreach (bool accumulate in new[] { false, true })
+        {
+            using var output = Device.Upload<BFloat16>(new BFloat16[4 * columns]);
+            using var error = Device.Upload<int>([0]);
+            if (accumulate)
+            {
+                Kernels.ScatterAddRows(src, rows, columns, output, error, Stream);
+            }
+            else
+            {
+                Kernels.ScatterRows(src, rows, columns, output, error, Stream);
+            }
+            Stream.Synchronize();
+            Assert.That(error.ToArray()[0], Is.EqualTo(1), accumulate ? "scatter-add" : "scatter");
+            var got = Floats(output);
+            Assert.That(got.Skip(columns).Take(columns), Is.EqualTo(Floats(source).Take(columns)));
+            Assert.That(got.Where((_, i) => i / columns != 1), Is.All.Zero);
+        }
     }
 }

@@ -96,9 +96,11 @@ public abstract class RmsNormKernelSuite : KernelSuite<RmsNormKernels>
         using var rstd = Device.Allocate<float>(rows);
         using var dX = Device.Allocate<BFloat16>(x.Length);
         using var dXf = Device.Allocate<BFloat16>(x.Length);
+        using var dXr = Device.Allocate<BFloat16>(x.Length);
         Kernels.Forward(xd, wd, Eps, rows, columns, output, rstd, Stream);
-        Kernels.Backward(xd, wd, rstd, dOutD, rows, columns, dX, Stream);
-        Kernels.Backward(xd, wf.View, rstd, dOutD, rows, columns, dXf, Stream);
+        Kernels.Backward(xd, wd, rstd, Eps, dOutD, rows, columns, dX, Stream);
+        Kernels.Backward(xd, wf.View, rstd, Eps, dOutD, rows, columns, dXf, Stream);
+        Kernels.Backward(xd, wd, default, Eps, dOutD, rows, columns, dXr, Stream); // rstd recomputed
         Stream.Synchronize();
 
         var expected = Cpu(x.Length, cpu =>
@@ -109,6 +111,7 @@ public abstract class RmsNormKernelSuite : KernelSuite<RmsNormKernels>
         });
         BFloat16Output.AssertClose(Floats(dX), expected, "rmsnorm dx");
         BFloat16Output.AssertClose(Floats(dXf), expected, "rmsnorm dx, f32 weight");
+        BFloat16Output.AssertClose(Floats(dXr), expected, "rmsnorm dx, rstd recomputed");
     }
 
     [Test]
@@ -119,7 +122,7 @@ public abstract class RmsNormKernelSuite : KernelSuite<RmsNormKernels>
         using var rstd = Device.Allocate<float>(3);
         Assert.Throws<ArgumentException>(() => Kernels.Forward(x, w, Eps, 3, 5, x, rstd, Stream));
         Assert.Throws<ArgumentException>(() => Kernels.Forward(x, w.View.Slice(1), Eps, 3, 4, x, rstd, Stream));
-        Assert.Throws<ArgumentException>(() => Kernels.Backward(x, w, rstd.View.Slice(1), x, 3, 4, x, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.Backward(x, w, rstd.View.Slice(1), Eps, x, 3, 4, x, Stream));
     }
 
     private static double[] CpuRmsNorm(float[] x, float[] w, int rows, int columns) => Cpu(x.Length, cpu =>

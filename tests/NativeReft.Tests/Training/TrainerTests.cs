@@ -142,10 +142,4 @@ public sealed class TrainerTests
             return [.. trainer.Losses.Take(steps)];
         }
     }
-
-    /// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
-    private sealed class SynchronousProgress(Action<StepReport> report) : IProgress<StepReport>
-    {
-        public void Report(StepReport value) => report(value);
-    }
 }

@@ -228,6 +228,33 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
         return new EmulatorGraph(this, steps);
     }
 
+    /// <summary>
+    /// The emulator's CPU GEMM in cuBLAS's column-major terms (cublasGemmStridedBatchedEx with fp32 compute), run
+    /// in order on <paramref name="stream"/> or recorded when the stream is capturing.
+    /// </summary>
+    internal void GemmStridedBatched(DeviceStream stream, in ColumnMajorGemm gemm)
+    {
+        var g = gemm;
+        if (Recorded(stream, () => GemmStridedBatched(DefaultStream, g)))
+        {
+            return;
+        }
+        int status = emu_gemm_strided_batched(g.TransposeA ? 1 : 0, g.TransposeB ? 1 : 0, g.M, g.N, g.K, g.Alpha,
+            g.A.Address, EmulatorType(g.AType), g.Lda, g.StrideA, g.B.Address, EmulatorType(g.BType), g.Ldb, g.StrideB, g.Beta,
+            g.C.Address, EmulatorType(g.CType), g.Ldc, g.StrideC, g.Batch);
+        if (status != 0)
+        {
+            throw new EmulatedKernelException("gemm", LastError());
+        }
+    }
+
+    private static int EmulatorType(Interop.CudaDataType type) => type switch
+    {
+        Interop.CudaDataType.R32F => TypeFloat32,
+        Interop.CudaDataType.R16BF => TypeBFloat16,
+        _ => throw new NotSupportedException($"the emulator's GEMM takes f32 and bf16, not {type}"),
+    };
+
     /// <summary>Nothing to wait for: every call has finished its work when it returns.</summary>
     public void Synchronize() => ObjectDisposedException.ThrowIf(disposed, this);
 

@@ -1,0 +1,90 @@
+using NativeReft.Tensors;
+
+namespace NativeReft.Cuda;
+
+// The decoder's per-token ops: RMSNorm, the Linear layers (GEMMs), RoPE and SwiGLU, forward and backward.
+public sealed partial class CudaBackend
+{
+    /// <inheritdoc />
+    public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor output)
+    {
+        var (xs, w, o) = (Cast(x), Cast(weight), Cast(output));
+        RequireSameShape(xs, o, "rmsnorm");
+        if (w.DType == DType.F32)
+        {
+            rmsNorm.Forward(xs.BFloat16, w.Float, eps, xs.Rows, xs.Columns, o.BFloat16, default, Stream);
+        }
+        else
+        {
+            rmsNorm.Forward(xs.BFloat16, w.BFloat16, eps, xs.Rows, xs.Columns, o.BFloat16, default, Stream);
+        }
+    }
+
+    /// <inheritdoc />
+    public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX)
+    {
+        var (xs, w, dy, dx) = (Cast(x), Cast(weight), Cast(dOut), Cast(dX));
+        RequireSameShape(xs, dy, "rmsnorm backward");
+        RequireSameShape(xs, dx, "rmsnorm backward");
+        if (w.DType == DType.F32)
+        {
+            rmsNorm.Backward(xs.BFloat16, w.Float, default, eps, dy.BFloat16, xs.Rows, xs.Columns, dx.BFloat16, Stream);
+        }
+        else
+        {
+            rmsNorm.Backward(xs.BFloat16, w.BFloat16, default, eps, dy.BFloat16, xs.Rows, xs.Columns, dx.BFloat16, Stream);
+        }
+    }
+
+    /// <inheritdoc />
+    public void MatMul(Tensor x, Tensor weight, Tensor output)
+    {
+        var (xs, w, o) = (Cast(x), Cast(weight), Cast(output));
+        if (xs.Columns != w.Columns || o.Rows != xs.Rows || o.Columns != w.Rows)
+        {
+            throw new ArgumentException($"matmul: x {xs.ShapeText}, weight {w.ShapeText}, output {o.ShapeText}");
+        }
+        blas.Linear(xs.BFloat16, w.BFloat16, o.BFloat16, xs.Rows, xs.Columns, w.Rows, Stream);
+    }
+
+    /// <inheritdoc />
+    public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX)
+    {
+        var (dy, w, dx) = (Cast(dOut), Cast(weight), Cast(dX));
+        if (dy.Columns != w.Rows || dx.Columns != w.Columns || dx.Rows != dy.Rows)
+        {
+            throw new ArgumentException($"matmul input grad: dOut {dy.ShapeText}, weight {w.ShapeText}, dX {dx.ShapeText}");
+        }
+        blas.LinearInputGrad(dy.BFloat16, w.BFloat16, dx.BFloat16, dy.Rows, w.Columns, w.Rows, Stream);
+    }
+
+    /// <inheritdoc />
+    public void Rope(Tensor x, Tensor cos, Tensor sin, ReadOnlySpan<int> positions, int heads, bool inverse = false)
+    {
+        var (xs, c, s) = (Cast(x), Cast(cos), Cast(sin));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        if (xs.Rows != positions.Length || xs.Columns % heads != 0)
+        {
+            throw new ArgumentException($"rope: x {xs.ShapeText} does not hold {positions.Length} rows of {heads} heads");
+        }
+        RequireIndices(positions, c.Rows, "rope", "position");
+        using var p = Stage(positions);
+        int headSize = xs.Columns / heads;
+        if (inverse)
+        {
+            rope.Backward(xs.BFloat16, c.Float, s.Float, p.View, heads, headSize, errorFlag.View, Stream);
+        }
+        else
+        {
+            rope.Forward(xs.BFloat16, c.Float, s.Float, p.View, heads, headSize, errorFlag.View, Stream);
+        }
+    }
+
+    /// <inheritdoc />
+    public void SwiGlu(Tensor gate, Tensor up, Tensor output) =>
+        swiGlu.Forward(Cast(gate).BFloat16, Cast(up).BFloat16, Cast(output).BFloat16, Stream);
+
+    /// <inheritdoc />
+    public void SwiGluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp) =>
+        swiGlu.Backward(Cast(gate).BFloat16, Cast(up).BFloat16, Cast(dOut).BFloat16, Cast(dGate).BFloat16, Cast(dUp).BFloat16, Stream);
+}

@@ -1,0 +1,84 @@
+using NativeReft.Backends;
+using NativeReft.Tensors;
+
+namespace NativeReft.Cuda;
+
+// The parameter side of a training step: each op over every parameter of an intervention set in one launch,
+// through a table of segments copied to the device (tens to hundreds of small f32 tensors).
+public sealed partial class CudaBackend
+{
+    /// <inheritdoc />
+    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step) =>
+        AdamW([new AdamWTarget(parameter, gradient, m, v, Decay: true)], step);
+
+    /// <inheritdoc />
+    public void AdamW(IReadOnlyList<AdamWTarget> targets, in AdamWStep step)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        var table = new AdamWSegment[targets.Count];
+        for (int i = 0; i < table.Length; i++)
+        {
+            var t = targets[i];
+            var p = Cast(t.Parameter);
+            foreach (var other in new[] { t.Gradient, t.M, t.V })
+            {
+                RequireSameShape(p, Cast(other), "adamw");
+            }
+            table[i] = new AdamWSegment(p.Float, Cast(t.Gradient).Float, Cast(t.M).Float, Cast(t.V).Float, t.Decay ? step.WeightDecay : 0);
+        }
+        using var segments = Stage<AdamWSegment>(table);
+        optimizer.AdamW(segments.View, table.Length, step.LearningRate, step.Beta1, step.Beta2, step.Epsilon, step.Step, Stream);
+    }
+
+    /// <inheritdoc />
+    public double SumOfSquares(Tensor x) => SumOfSquares([x]);
+
+    /// <summary>One deterministic reduction over every tensor (f32), its double result copied back.</summary>
+    public double SumOfSquares(IReadOnlyList<Tensor> tensors)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        using var segments = Stage<TensorSegment>(Segments(tensors));
+        using var partials = new DeviceBuffer<float>(Runtime, Math.Max(1, OptimizerKernels.SumOfSquaresPartialsLength(tensors.Count)));
+        using var result = new DeviceBuffer<double>(Runtime, 1);
+        optimizer.SumOfSquares(segments.View, tensors.Count, partials.View, result.View, Stream);
+        Span<double> sum = stackalloc double[1];
+        Runtime.CopyToHost(result.View, sum);
+        ThrowIfKernelReportedError(); // the trainer waits here once a step: the place to surface a kernel's flag
+        return sum[0];
+    }
+
+    /// <inheritdoc />
+    public void Scale(IReadOnlyList<Tensor> tensors, double factor)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        using var segments = Stage<TensorSegment>(Segments(tensors));
+        optimizer.Scale(segments.View, tensors.Count, (float)factor, Stream);
+    }
+
+    /// <inheritdoc />
+    public void OrthonormalizeRows(Tensor matrix) => OrthonormalizeRows([matrix]);
+
+    /// <inheritdoc />
+    public void OrthonormalizeRows(IReadOnlyList<Tensor> matrices)
+    {
+        ArgumentNullException.ThrowIfNull(matrices);
+        var table = new MatrixSegment[matrices.Count];
+        for (int i = 0; i < table.Length; i++)
+        {
+            var m = Cast(matrices[i]);
+            table[i] = new MatrixSegment(m.Float, m.Rows, m.Columns);
+        }
+        using var segments = Stage<MatrixSegment>(table);
+        optimizer.OrthonormalizeRows(segments.View, table.Length, degenerateFlag.View, Stream);
+    }
+
+    private TensorSegment[] Segments(IReadOnlyList<Tensor> tensors)
+    {
+        var table = new TensorSegment[tensors.Count];
+        for (int i = 0; i < table.Length; i++)
+        {
+            table[i] = new TensorSegment(Cast(tensors[i]).Float);
+        }
+        return table;
+    }
+}

@@ -96,6 +96,12 @@ public sealed class EmbeddingKernelEmulatorTests : Cuda.EmbeddingKernelSuite
     protected override IDeviceRuntime Device => Emulated.Runtime;
 }
 
+/// <summary>kernels/attention.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class AttentionKernelEmulatorTests : Cuda.AttentionKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
 /// <summary>kernels/rmsnorm.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
 public sealed class RmsNormKernelCheckedEmulatorTests : Cuda.RmsNormKernelSuite
 {
@@ -116,6 +122,12 @@ public sealed class RopeKernelCheckedEmulatorTests : Cuda.RopeKernelSuite
 
 /// <summary>kernels/embedding.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
 public sealed class EmbeddingKernelCheckedEmulatorTests : Cuda.EmbeddingKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
+}
+
+/// <summary>kernels/attention.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class AttentionKernelCheckedEmulatorTests : Cuda.AttentionKernelSuite
 {
     protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
 }

@@ -29,3 +29,10 @@ public sealed class EmbeddingKernelGpuTests : EmbeddingKernelSuite
 {
     protected override IDeviceRuntime Device => Gpu.Runtime;
 }
+
+/// <summary>kernels/attention.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class AttentionKernelGpuTests : AttentionKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}

@@ -197,6 +197,13 @@ inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 inline float __frsqrt_rn(float x) { return 1.0f / sqrtf(x); }
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
+// The round-to-nearest arithmetic intrinsics: on a GPU they keep the compiler from contracting a * b + c into
+// an FMA, for results that must equal a CPU's bit for bit. Here plain operations: g++ contracts only where the
+// target has an FMA instruction, and the emulator builds for the x86-64 baseline, which has none.
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
 
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }

@@ -128,6 +128,27 @@ public sealed class EmbeddingKernelCheckedEmulatorTests : Cuda.EmbeddingKernelSu
 
 /// <summary>kernels/attention.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
 public sealed class AttentionKernelCheckedEmulatorTests : Cuda.AttentionKernelSuite
+
+/// <summary>kernels/crossentropy.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class CrossEntropyKernelEmulatorTests : Cuda.CrossEntropyKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
+/// <summary>kernels/crossentropy.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class CrossEntropyKernelCheckedEmulatorTests : Cuda.CrossEntropyKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
+}
+
+/// <summary>kernels/optimizer.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class OptimizerKernelEmulatorTests : Cuda.OptimizerKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
+/// <summary>kernels/optimizer.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class OptimizerKernelCheckedEmulatorTests : Cuda.OptimizerKernelSuite
 {
     protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
 }

@@ -33,6 +33,17 @@ public sealed class EmbeddingKernelGpuTests : EmbeddingKernelSuite
 /// <summary>kernels/attention.cu on the GPU: the suite the emulator runs.</summary>
 [Category("Gpu")]
 public sealed class AttentionKernelGpuTests : AttentionKernelSuite
+
+/// <summary>kernels/crossentropy.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class CrossEntropyKernelGpuTests : CrossEntropyKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}
+
+/// <summary>kernels/optimizer.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class OptimizerKernelGpuTests : OptimizerKernelSuite
 {
     protected override IDeviceRuntime Device => Gpu.Runtime;
 }

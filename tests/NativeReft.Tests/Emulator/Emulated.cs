@@ -128,6 +128,9 @@ public sealed class EmbeddingKernelCheckedEmulatorTests : Cuda.EmbeddingKernelSu
 
 /// <summary>kernels/attention.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
 public sealed class AttentionKernelCheckedEmulatorTests : Cuda.AttentionKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
+}
 
 /// <summary>kernels/crossentropy.cu on the emulator: the same suite the GPU runs.</summary>
 public sealed class CrossEntropyKernelEmulatorTests : Cuda.CrossEntropyKernelSuite

@@ -33,6 +33,9 @@ public sealed class EmbeddingKernelGpuTests : EmbeddingKernelSuite
 /// <summary>kernels/attention.cu on the GPU: the suite the emulator runs.</summary>
 [Category("Gpu")]
 public sealed class AttentionKernelGpuTests : AttentionKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}
 
 /// <summary>kernels/crossentropy.cu on the GPU: the suite the emulator runs.</summary>
 [Category("Gpu")]

@@ -11,7 +11,8 @@ public sealed partial class CudaBackend
         ArgumentNullException.ThrowIfNull(parameters);
         var (x, o) = (Cast(h), Cast(output));
         RequireSameShape(x, o, "intervene");
-        intervention.Forward(x.BFloat16, default, x.Rows, x.Columns, Parameters(parameters), Dropout(dropoutScale, x), o.BFloat16, Stream);
+        intervention.Forward(x.BFloat16, default, x.Rows, x.Columns, Parameters(parameters), Dropout(dropoutScale, x), o.BFloat16,
+            savedInput: default, errorFlag.View, Stream);
     }
 
     /// <inheritdoc />
@@ -25,7 +26,7 @@ public sealed partial class CudaBackend
         RequireSameShape(x, dx, "intervene backward");
         using var scratch = new DeviceBuffer<float>(Runtime, InterventionKernels.BackwardScratchLength(x.Rows, parameters.Rank));
         intervention.Backward(x.BFloat16, default, x.Rows, x.Columns, Parameters(parameters), dy.BFloat16, Dropout(dropoutScale, x),
-            dx.BFloat16, Parameters(gradients), scratch.View, Stream);
+            dx.BFloat16, Parameters(gradients), scratch.View, errorFlag.View, Stream);
     }
 
     private InterventionParameters Parameters(InterventionTensors t) =>

@@ -14,9 +14,11 @@ namespace NativeReft.Tests.Cuda;
 /// short AdamW run's loss curve. One suite, made concrete per runtime (emulator, checked emulator, GPU).
 /// </summary>
 /// <remarks>
-/// The device computes in bf16 (weights, activations, activation gradients) with fp32 accumulation, the CPU in
-/// f32, so the two differ by bf16 rounding carried through five layers: comparisons use norm-relative errors with
-/// bounds a few times what bf16 gives (about 1%), far below what a wrong op gives (tens of percent or more).
+/// The device computes in bf16 (weights, activations, activation gradients) with fp32 accumulation; the CPU
+/// reference gets the same bf16-rounded weights but computes in f32, so the two differ by the device's activation
+/// rounding carried through five layers and back. Measured on the emulator: logits 0.6% apart (norm-relative),
+/// losses 0.1%, intervention gradients 1-3% (6% for DiReFT's W at layer 1, where W2 g sums small terms that cancel);
+/// the bounds are about twice that, far below what a wrong op gives (tens of percent or more).
 /// </remarks>
 public abstract class CudaBackendTrainingSuite
 {
@@ -32,7 +34,8 @@ public abstract class CudaBackendTrainingSuite
     {
         using var cpu = new CpuBackend<float>();
         using var device = new CudaBackend(Device);
-        var (cpuModel, tokenizer) = Stories.Load(cpu);
+        var (_, tokenizer) = Stories.Load(cpu);
+        var cpuModel = Stories.LoadRoundedToBFloat16(cpu);
         var (deviceModel, _) = Stories.Load(device);
         using (cpuModel)
         using (deviceModel)
@@ -40,7 +43,8 @@ public abstract class CudaBackendTrainingSuite
             int[] tokens = [.. tokenizer.Encode("Once upon a time, there was a little girl named Lily.", addBos: true, addEos: false)];
             var expected = Download(cpu, cpuModel.Forward(tokens, 1));
             var actual = Download(device, deviceModel.Forward(tokens, 1));
-            Assert.That(RelativeError(actual, expected), Is.LessThan(0.03), "logits, norm-relative");
+            TestContext.Out.WriteLine($"logits: norm-relative error {RelativeError(actual, expected):G3}");
+            Assert.That(RelativeError(actual, expected), Is.LessThan(0.02), "logits, norm-relative");
             int vocab = cpuModel.Config.VocabSize, agree = 0;
             for (int t = 0; t < tokens.Length; t++)
             {
@@ -56,7 +60,8 @@ public abstract class CudaBackendTrainingSuite
     {
         using var cpu = new CpuBackend<float>();
         using var device = new CudaBackend(Device);
-        var (cpuModel, tokenizer) = Stories.Load(cpu);
+        var (_, tokenizer) = Stories.Load(cpu);
+        var cpuModel = Stories.LoadRoundedToBFloat16(cpu);
         var (deviceModel, _) = Stories.Load(device);
         using (cpuModel)
         using (deviceModel)
@@ -75,13 +80,13 @@ public abstract class CudaBackendTrainingSuite
             double expectedLoss = ReftObjective.ForwardBackward(cpuModel, cpuSet, batch, scale);
             double loss = ReftObjective.ForwardBackward(deviceModel, deviceSet, batch, scale);
 
-            Assert.That(loss, Is.EqualTo(expectedLoss).Within(1).Percent, "summed loss");
+            Assert.That(loss, Is.EqualTo(expectedLoss).Within(0.5).Percent, "summed loss");
             foreach (var (c, d) in cpuSet.Interventions.SelectMany(i => i.Slots()).Zip(deviceSet.Interventions.SelectMany(i => i.Slots())))
             {
                 var expected = Download(cpu, c.Gradient);
                 var actual = Download(device, d.Gradient);
                 Assert.That(expected, Has.Some.Not.EqualTo(0f), $"{c.Name} receives a gradient");
-                Assert.That(RelativeError(actual, expected), Is.LessThan(0.05), $"{c.Name} gradient, norm-relative");
+                Assert.That(RelativeError(actual, expected), Is.LessThan(0.1), $"{c.Name} gradient, norm-relative");
             }
         }
     }
@@ -107,6 +112,11 @@ public abstract class CudaBackendTrainingSuite
         using (backend)
         {
             var (model, tokenizer) = Stories.Load(backend);
+            if (backend is CpuBackend<float>)
+            {
+                model.Dispose();
+                model = Stories.LoadRoundedToBFloat16(backend);
+            }
             using (model)
             {
                 using var set = InterventionSet.Create(LoReft, model, seed: 3);

@@ -1,6 +1,7 @@
 using NativeReft.Backends;
 using NativeReft.IO;
 using NativeReft.Model;
+using NativeReft.Tensors;
 using NativeReft.Tokenizers;
 using NativeReft.Training;
 
@@ -13,6 +14,17 @@ internal static class Stories
     {
         using var checkpoint = Llama2cLoader.Load(TestData.Stories260K("stories260K.bin"));
         return (LlamaModel.Load(checkpoint, backend), Llama2cTokenizerLoader.Load(TestData.Stories260K("tok512.bin")));
+    }
+
+    /// <summary>
+    /// stories260K with every weight rounded to bf16 first: on a float backend, the model a bf16 device computes
+    /// with, so that comparing the two measures only the device's activation rounding.
+    /// </summary>
+    public static LlamaModel LoadRoundedToBFloat16(IBackend backend)
+    {
+        using var checkpoint = Llama2cLoader.Load(TestData.Stories260K("stories260K.bin"));
+        var weights = checkpoint.Weights.ToDictionary(w => w.Key, w => w.Value.ReadAll().Select(v => BFloat16.FromFloat(v).ToFloat()).ToArray());
+        return LlamaModel.FromWeights(checkpoint.Config, weights, backend);
     }
 
     public static readonly ReftDataset.Pair[] Pairs =

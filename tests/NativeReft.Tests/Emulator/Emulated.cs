@@ -96,6 +96,12 @@ public sealed class EmbeddingKernelEmulatorTests : Cuda.EmbeddingKernelSuite
     protected override IDeviceRuntime Device => Emulated.Runtime;
 }
 
+/// <summary>kernels/intervention.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class InterventionKernelEmulatorTests : Cuda.InterventionKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
 /// <summary>kernels/rmsnorm.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
 public sealed class RmsNormKernelCheckedEmulatorTests : Cuda.RmsNormKernelSuite
 {
@@ -116,6 +122,12 @@ public sealed class RopeKernelCheckedEmulatorTests : Cuda.RopeKernelSuite
 
 /// <summary>kernels/embedding.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
 public sealed class EmbeddingKernelCheckedEmulatorTests : Cuda.EmbeddingKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
+}
+
+/// <summary>kernels/intervention.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class InterventionKernelCheckedEmulatorTests : Cuda.InterventionKernelSuite
 {
     protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
 }

@@ -29,3 +29,10 @@ public sealed class EmbeddingKernelGpuTests : EmbeddingKernelSuite
 {
     protected override IDeviceRuntime Device => Gpu.Runtime;
 }
+
+/// <summary>kernels/intervention.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class InterventionKernelGpuTests : InterventionKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}

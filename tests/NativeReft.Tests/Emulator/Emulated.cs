@@ -102,6 +102,12 @@ public sealed class AttentionKernelEmulatorTests : Cuda.AttentionKernelSuite
     protected override IDeviceRuntime Device => Emulated.Runtime;
 }
 
+/// <summary>kernels/intervention.cu on the emulator: the same suite the GPU runs.</summary>
+public sealed class InterventionKernelEmulatorTests : Cuda.InterventionKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
 /// <summary>kernels/rmsnorm.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
 public sealed class RmsNormKernelCheckedEmulatorTests : Cuda.RmsNormKernelSuite
 {
@@ -152,6 +158,12 @@ public sealed class OptimizerKernelEmulatorTests : Cuda.OptimizerKernelSuite
 
 /// <summary>kernels/optimizer.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
 public sealed class OptimizerKernelCheckedEmulatorTests : Cuda.OptimizerKernelSuite
+{
+    protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
+}
+
+/// <summary>kernels/intervention.cu on the emulator in check mode: the same suite, with every buffer between guard pages.</summary>
+public sealed class InterventionKernelCheckedEmulatorTests : Cuda.InterventionKernelSuite
 {
     protected override IDeviceRuntime Device => Emulated.CheckedRuntime;
 }

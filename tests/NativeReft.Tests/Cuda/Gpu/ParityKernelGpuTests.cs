@@ -50,3 +50,10 @@ public sealed class OptimizerKernelGpuTests : OptimizerKernelSuite
 {
     protected override IDeviceRuntime Device => Gpu.Runtime;
 }
+
+/// <summary>kernels/intervention.cu on the GPU: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class InterventionKernelGpuTests : InterventionKernelSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}

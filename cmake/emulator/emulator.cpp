@@ -29,7 +29,7 @@
 
 namespace emu {
 
-thread_local ThreadState current;
+thread_local ThreadState current __attribute__((tls_model("initial-exec")));
 
 namespace {
 

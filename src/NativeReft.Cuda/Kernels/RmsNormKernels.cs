@@ -12,7 +12,7 @@ public sealed class RmsNormKernels : IDisposable
     /// <summary>The kernel file.</summary>
     public const string FileName = "rmsnorm.cu";
 
-    private const int RowBlock = 256;
+    private const int MaxRowBlock = 256;
 
     private readonly IDeviceRuntime runtime;
     private readonly KernelModule module;
@@ -49,7 +49,7 @@ public sealed class RmsNormKernels : IDisposable
     {
         if (Check(x.Length, weight.Length, output.Length, rstd, rows, columns, "rmsnorm"))
         {
-            runtime.Launch(forward, Rows(rows), stream, output.Pointer, rstd.Pointer, x.Pointer, weight.Pointer, eps, rows, columns);
+            runtime.Launch(forward, Rows(rows, columns), stream, output.Pointer, rstd.Pointer, x.Pointer, weight.Pointer, eps, rows, columns);
         }
     }
 
@@ -59,7 +59,7 @@ public sealed class RmsNormKernels : IDisposable
     {
         if (Check(x.Length, weight.Length, output.Length, rstd, rows, columns, "rmsnorm"))
         {
-            runtime.Launch(forwardFloatWeight, Rows(rows), stream, output.Pointer, rstd.Pointer, x.Pointer, weight.Pointer, eps, rows, columns);
+            runtime.Launch(forwardFloatWeight, Rows(rows, columns), stream, output.Pointer, rstd.Pointer, x.Pointer, weight.Pointer, eps, rows, columns);
         }
     }
 
@@ -73,7 +73,7 @@ public sealed class RmsNormKernels : IDisposable
         RequireLength(branch.Length, (long)rows * columns, "rmsnorm residual: branch");
         if (Check(residual.Length, weight.Length, output.Length, rstd, rows, columns, "rmsnorm residual"))
         {
-            runtime.Launch(residualForward, Rows(rows), stream, output.Pointer, rstd.Pointer, residual.Pointer, branch.Pointer, weight.Pointer, eps, rows, columns);
+            runtime.Launch(residualForward, Rows(rows, columns), stream, output.Pointer, rstd.Pointer, residual.Pointer, branch.Pointer, weight.Pointer, eps, rows, columns);
         }
     }
 
@@ -84,7 +84,7 @@ public sealed class RmsNormKernels : IDisposable
         RequireLength(branch.Length, (long)rows * columns, "rmsnorm residual: branch");
         if (Check(residual.Length, weight.Length, output.Length, rstd, rows, columns, "rmsnorm residual"))
         {
-            runtime.Launch(residualForwardFloatWeight, Rows(rows), stream, output.Pointer, rstd.Pointer, residual.Pointer, branch.Pointer, weight.Pointer, eps, rows, columns);
+            runtime.Launch(residualForwardFloatWeight, Rows(rows, columns), stream, output.Pointer, rstd.Pointer, residual.Pointer, branch.Pointer, weight.Pointer, eps, rows, columns);
         }
     }
 
@@ -98,7 +98,7 @@ public sealed class RmsNormKernels : IDisposable
     {
         if (CheckBackward(x.Length, weight.Length, rstd, dOut.Length, dX.Length, rows, columns))
         {
-            runtime.Launch(backward, Rows(rows), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns);
+            runtime.Launch(backward, Rows(rows, columns), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns);
         }
     }
 
@@ -108,14 +108,17 @@ public sealed class RmsNormKernels : IDisposable
     {
         if (CheckBackward(x.Length, weight.Length, rstd, dOut.Length, dX.Length, rows, columns))
         {
-            runtime.Launch(backwardFloatWeight, Rows(rows), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns);
+            runtime.Launch(backwardFloatWeight, Rows(rows, columns), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns);
         }
     }
 
     /// <summary>Unloads the module.</summary>
     public void Dispose() => module.Dispose();
 
-    private static LaunchConfig Rows(int rows) => new((uint)rows, RowBlock);
+    // One block per row; two columns per thread at least, so a narrow model (dim 64) runs one warp per row instead
+    // of eight mostly idle ones, and wide rows get 256 threads.
+    private static LaunchConfig Rows(int rows, int columns) =>
+        new((uint)rows, (uint)Math.Min(MaxRowBlock, ((columns + 1) / 2 + 31) / 32 * 32));
 
     // True when there is work to launch.
     private static bool Check(long x, long weight, long output, DeviceView<float> rstd, int rows, int columns, string what)

@@ -13,8 +13,11 @@ public sealed partial class TrainCommandTests
         return path;
     }
 
-    [Test]
-    public void Memorisation_rank4_loreft_reproduces_chosen_15_word_responses_that_the_base_model_does_not()
+    // The CUDA backend runs the same task on the kernel emulator: every kernel, forward and backward, through the
+    // CLI, 1,000 steps (about six minutes on two cores).
+    [TestCase("cpu")]
+    [TestCase("emu")]
+    public void Memorisation_rank4_loreft_reproduces_chosen_15_word_responses_that_the_base_model_does_not(string device)
     {
         // pyreft's README shows a rank-4 LoReFT memorising a sentence; here three, on the 260K-parameter model,
         // from the README's own example file and command.
@@ -22,18 +25,19 @@ public sealed partial class TrainCommandTests
         Assert.That(File.ReadAllLines(data).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("response").GetString()!.Split(' ').Length),
             Is.All.EqualTo(15), "15-word responses");
         string dir = Path.Combine(TestData.TempDirectory(), "run");
-        var train = CliRunner.Run(["train", .. Model, "--data", data, "--out", dir, "--rank", "4", "--layers", "all",
+        string[] on = ["--device", device];
+        var train = CliRunner.Run(["train", .. Model, .. on, "--data", data, "--out", dir, "--rank", "4", "--layers", "all",
             "--positions", "f1+l1", "--lr", "2e-2", "--epochs", "1000", "--batch-size", "3"]);
         Assert.That(train.ExitCode, Is.Zero, train.Error);
         Assert.That(File.Exists(Path.Combine(dir, "intervention.safetensors")) && File.Exists(Path.Combine(dir, "intervention.json")) && File.Exists(Path.Combine(dir, "loss.png")));
 
-        var after = CliRunner.Run(["eval", .. Model, "--data", data, "--intervention", dir]);
-        var before = CliRunner.Run(["eval", .. Model, "--data", data]);
+        var after = CliRunner.Run(["eval", .. Model, .. on, "--data", data, "--intervention", dir]);
+        var before = CliRunner.Run(["eval", .. Model, .. on, "--data", data]);
         Assert.That(after.ExitCode, Is.Zero, after.Error);
         Assert.That(ExactMatches(after.Output), Is.EqualTo(3), after.Output);
         Assert.That(ExactMatches(before.Output), Is.Zero, before.Output);
 
-        var generate = CliRunner.Run(["generate", .. Model, "--intervention", dir, "--prompt", "Who is Lily?", "--temperature", "0", "--max-tokens", "40"]);
+        var generate = CliRunner.Run(["generate", .. Model, .. on, "--intervention", dir, "--prompt", "Who is Lily?", "--temperature", "0", "--max-tokens", "40"]);
         Assert.That(generate.Output, Does.StartWith("Who is Lily? Lily is a little girl. She likes to play with her red ball every day."));
     }
 

@@ -1,4 +1,4 @@
-using NativeReft.Backends.Cpu;
+using NativeReft.Cuda;
 using NativeReft.Generation;
 using NativeReft.IO;
 using NativeReft.Model;
@@ -15,7 +15,7 @@ public sealed class LibraryApiTests
     {
         string runs = TestData.TempDirectory();
         using var checkpoint = ModelLoader.Load(TestData.Stories260K("stories260K.gguf"));
-        using var backend = new CpuBackend<float>();
+        using var backend = ComputeDevices.Open(ComputeDevice.Auto);
         using var model = LlamaModel.Load(checkpoint, backend);
         var tokenizer = checkpoint.Tokenizer!;
 

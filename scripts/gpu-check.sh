@@ -69,7 +69,8 @@ step "bench train" bench-train.log "$cli" "${train[@]}" --epochs 50 --out "$logs
 
 {
   echo
-  echo "== summary ($("$cli" doctor 2>/dev/null | grep -m1 -E 'sm_[0-9]+' || echo 'GPU unknown'); logs in $logs)"
+  gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+  echo "== summary (${gpu:-no GPU found}; logs in $logs)"
   printf '%-16s %-40s %-8s %s\n' step status time log
   for row in "${rows[@]}"; do IFS='|' read -r a b c d <<< "$row"; printf '%-16s %-40s %-8s %s\n' "$a" "$b" "$c" "$d"; done
   echo "GPU tests:      $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/gpu-tests.log" | tail -n 1)"

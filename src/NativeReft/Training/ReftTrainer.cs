@@ -115,15 +115,25 @@ public sealed class ReftTrainer
     /// <summary>Writes parameters, AdamW moments and the trainer state to one file, atomically.</summary>
     public void SaveCheckpoint(string path)
     {
-        var state = new Dictionary<string, object>
+        // Written field by field (no reflection), so trimmed self-contained builds keep it working.
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer))
         {
-            ["step"] = Step,
-            ["optimizer_steps"] = optimizer.Steps,
-            ["examples"] = data.Examples.Count,
-            ["options"] = OptionsText(),
-            ["losses"] = losses.Select(l => l.ToString("R", CultureInfo.InvariantCulture)).ToArray(),
-        };
-        set.WriteFile(path, new Dictionary<string, string> { [StateKey] = JsonSerializer.Serialize(state) }, withMoments: true);
+            json.WriteStartObject();
+            json.WriteNumber("step", Step);
+            json.WriteNumber("optimizer_steps", optimizer.Steps);
+            json.WriteNumber("examples", data.Examples.Count);
+            json.WriteString("options", OptionsText());
+            json.WriteStartArray("losses");
+            foreach (double l in losses)
+            {
+                json.WriteStringValue(l.ToString("R", CultureInfo.InvariantCulture));
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        string state = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        set.WriteFile(path, new Dictionary<string, string> { [StateKey] = state }, withMoments: true);
     }
 
     /// <summary>

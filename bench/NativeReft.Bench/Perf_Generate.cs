@@ -27,7 +27,7 @@ public class Perf_Generate
     public void Setup()
     {
         backend = new CpuBackend<float>();
-        model = ModelShapes.Load(Shape, backend);
+        model = BenchModels.Load(Shape, backend);
         cache = model.CreateCache(1, Tokens);
         logits = new float[model.Config.VocabSize];
         output = backend.Zeros(1, model.Config.VocabSize);

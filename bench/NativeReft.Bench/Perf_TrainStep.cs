@@ -30,7 +30,7 @@ public class Perf_TrainStep
     public void Setup()
     {
         backend = new CpuBackend<float>();
-        model = ModelShapes.Load(Shape, backend);
+        model = BenchModels.Load(Shape, backend);
         var config4 = new ReftConfig { Rank = 4, Layers = [.. Enumerable.Range(0, model.Config.Layers)], Positions = new PositionSpec(7, 7) };
         set = InterventionSet.Create(config4, model, seed: 1);
         var rng = new Random(7);

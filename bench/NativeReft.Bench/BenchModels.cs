@@ -5,31 +5,11 @@ using NativeReft.Model;
 namespace NativeReft.Bench;
 
 /// <summary>
-/// The model-shape registry benchmarks take their sizes from (never hard-coded in a benchmark), plus the real
-/// stories260K checkpoint when ../shared is beside the project.
+/// The models benchmarks run: shapes from the engine's registry (<see cref="ModelShapes"/>, never hard-coded in a
+/// benchmark) with seeded random weights, or the real stories260K checkpoint when ../shared is beside the project.
 /// </summary>
-public static class ModelShapes
+public static class BenchModels
 {
-    /// <summary>llama2.c's stories15M shape: dim 288, 6 layers, 6 heads, hidden 768, vocab 32000, 256 positions.</summary>
-    public static LlamaConfig Llama2c15M { get; } = new()
-    {
-        Dim = 288, HiddenDim = 768, Layers = 6, Heads = 6, KvHeads = 6, VocabSize = 32000, MaxSeqLen = 256,
-    };
-
-    /// <summary>The stories260K shape (the real weights are used where present).</summary>
-    public static LlamaConfig Stories260K { get; } = new()
-    {
-        Dim = 64, HiddenDim = 172, Layers = 5, Heads = 8, KvHeads = 4, VocabSize = 512, MaxSeqLen = 512,
-    };
-
-    /// <summary>Shapes by the names benchmarks use in [Params].</summary>
-    public static LlamaConfig ByName(string name) => name switch
-    {
-        "llama2c-15M" => Llama2c15M,
-        "stories260K" => Stories260K,
-        _ => throw new ArgumentException($"unknown model shape '{name}'", nameof(name)),
-    };
-
     /// <summary>Seeded random weights of a shape, scaled like a trained model's.</summary>
     public static Dictionary<string, float[]> RandomWeights(LlamaConfig config, int seed = 1234)
     {
@@ -71,7 +51,7 @@ public static class ModelShapes
             using var checkpoint = Llama2cLoader.Load(real);
             return LlamaModel.Load(checkpoint, backend);
         }
-        var config = ByName(shape);
+        var config = ModelShapes.ByName(shape);
         return LlamaModel.FromWeights(config, RandomWeights(config), backend);
     }
 }

@@ -6,6 +6,8 @@ Elementwise helpers and a row reduction: the small ops every later kernel file a
   add_forward                out[i] = bf16(float(a[i]) + float(b[i]))        a, b, out (n) bf16; out may alias a
   scale_forward              x[i] *= factor, in place                        x (n) f32
   scale_bf16_forward         x[i] = bf16(float(x[i]) * factor), in place     x (n) bf16
+  uniform_bf16_forward       out[i] = bf16(scale * (2 u(seed, i) - 1))        out (n) bf16: random weights on the
+                             device, u = top 24 bits of splitmix64(seed + i) / 2^24 (CounterHash.Uniform on the host)
   cast_f32_to_bf16_forward   out[i] = bf16(x[i]), round to nearest even     x (n) f32, out (n) bf16
   cast_bf16_to_f32_forward   out[i] = float(x[i]), exact                     x (n) bf16, out (n) f32
   rowsumsq_forward           out[r] = sum_c float(x[r, c])^2                 x (N, C) bf16, out (N) f32
@@ -51,6 +53,21 @@ extern "C" __global__ void scale_forward(float* x, float factor, i64 n) {
 extern "C" __global__ void scale_bf16_forward(bf16* x, float factor, i64 n) {
     for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
         x[i] = float_to_bf16(bf16_to_float(x[i]) * factor);
+    }
+}
+
+// splitmix64's finalizer (CounterHash.Mix in the engine): the same 64-bit arithmetic on host and device.
+__device__ __forceinline__ u64 mix64(u64 z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+extern "C" __global__ void uniform_bf16_forward(bf16* out, u64 seed, float scale, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        const float u = (float)(mix64(seed + (u64)i) >> 40) * (1.0f / 16777216.0f);
+        out[i] = float_to_bf16(__fmul_rn(scale, u * 2.0f - 1.0f)); // one rounding, as on the host
     }
 }
 

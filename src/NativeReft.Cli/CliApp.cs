@@ -19,6 +19,7 @@ public static class CliApp
             TrainCommand.Create(output, error),
             EvalCommand.Create(output, error),
             DoctorCommand.Create(output, error),
+            BenchCommand.Create(output, error),
         };
         var parsed = root.Parse(args);
         try

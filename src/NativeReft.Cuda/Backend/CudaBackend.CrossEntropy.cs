@@ -7,6 +7,7 @@ public sealed partial class CudaBackend
     /// <summary>The loss per row comes back to the host (one f32 per labelled row) and is summed there in double.</summary>
     public double CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, Tensor dLogits, double gradScale)
     {
+        using var op = Op("cross-entropy");
         var (z, dz) = (Cast(logits), Cast(dLogits));
         RequireSameShape(z, dz, "cross-entropy");
         if (targets.Length != z.Rows)

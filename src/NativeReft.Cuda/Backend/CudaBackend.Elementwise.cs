@@ -7,6 +7,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Add(Tensor a, Tensor b, Tensor output)
     {
+        using var op = Op("add");
         var (x, y, o) = (Cast(a), Cast(b), Cast(output));
         RequireSameLength(x, y, "add");
         RequireSameLength(x, o, "add");
@@ -25,6 +26,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Scale(Tensor x, double factor)
     {
+        using var op = Op("scale");
         var t = Cast(x);
         if (t.DType == DType.F32)
         {

@@ -8,6 +8,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Intervene(Tensor h, InterventionTensors parameters, Tensor output, Tensor? dropoutScale)
     {
+        using var op = Op("intervention");
         ArgumentNullException.ThrowIfNull(parameters);
         var (x, o) = (Cast(h), Cast(output));
         RequireSameShape(x, o, "intervene");
@@ -19,6 +20,7 @@ public sealed partial class CudaBackend
     public void InterveneBackward(Tensor h, InterventionTensors parameters, Tensor dOut, Tensor? dropoutScale, Tensor dH,
         InterventionTensors gradients)
     {
+        using var op = Op("intervention backward");
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(gradients);
         var (x, dy, dx) = (Cast(h), Cast(dOut), Cast(dH));

@@ -8,6 +8,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor output)
     {
+        using var op = Op("rmsnorm");
         var (xs, w, o) = (Cast(x), Cast(weight), Cast(output));
         RequireSameShape(xs, o, "rmsnorm");
         if (w.DType == DType.F32)
@@ -23,6 +24,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX)
     {
+        using var op = Op("rmsnorm backward");
         var (xs, w, dy, dx) = (Cast(x), Cast(weight), Cast(dOut), Cast(dX));
         RequireSameShape(xs, dy, "rmsnorm backward");
         RequireSameShape(xs, dx, "rmsnorm backward");
@@ -39,6 +41,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void MatMul(Tensor x, Tensor weight, Tensor output)
     {
+        using var op = Op("matmul");
         var (xs, w, o) = (Cast(x), Cast(weight), Cast(output));
         if (xs.Columns != w.Columns || o.Rows != xs.Rows || o.Columns != w.Rows)
         {
@@ -50,6 +53,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX)
     {
+        using var op = Op("matmul backward");
         var (dy, w, dx) = (Cast(dOut), Cast(weight), Cast(dX));
         if (dy.Columns != w.Rows || dx.Columns != w.Columns || dx.Rows != dy.Rows)
         {
@@ -61,6 +65,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Rope(Tensor x, Tensor cos, Tensor sin, ReadOnlySpan<int> positions, int heads, bool inverse = false)
     {
+        using var op = Op("rope");
         var (xs, c, s) = (Cast(x), Cast(cos), Cast(sin));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
         if (xs.Rows != positions.Length || xs.Columns % heads != 0)
@@ -81,10 +86,16 @@ public sealed partial class CudaBackend
     }
 
     /// <inheritdoc />
-    public void SwiGlu(Tensor gate, Tensor up, Tensor output) =>
+    public void SwiGlu(Tensor gate, Tensor up, Tensor output)
+    {
+        using var op = Op("swiglu");
         swiGlu.Forward(Cast(gate).BFloat16, Cast(up).BFloat16, Cast(output).BFloat16, Stream);
+    }
 
     /// <inheritdoc />
-    public void SwiGluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp) =>
+    public void SwiGluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp)
+    {
+        using var op = Op("swiglu backward");
         swiGlu.Backward(Cast(gate).BFloat16, Cast(up).BFloat16, Cast(dOut).BFloat16, Cast(dGate).BFloat16, Cast(dUp).BFloat16, Stream);
+    }
 }

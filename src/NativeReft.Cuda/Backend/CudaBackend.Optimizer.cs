@@ -14,6 +14,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void AdamW(IReadOnlyList<AdamWTarget> targets, in AdamWStep step)
     {
+        using var op = Op("adamw");
         ArgumentNullException.ThrowIfNull(targets);
         var table = new AdamWSegment[targets.Count];
         for (int i = 0; i < table.Length; i++)
@@ -36,6 +37,7 @@ public sealed partial class CudaBackend
     /// <summary>One deterministic reduction over every tensor (f32), its double result copied back.</summary>
     public double SumOfSquares(IReadOnlyList<Tensor> tensors)
     {
+        using var op = Op("gradient norm");
         ArgumentNullException.ThrowIfNull(tensors);
         using var segments = Stage<TensorSegment>(Segments(tensors));
         using var partials = new DeviceBuffer<float>(Runtime, Math.Max(1, OptimizerKernels.SumOfSquaresPartialsLength(tensors.Count)));
@@ -50,6 +52,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Scale(IReadOnlyList<Tensor> tensors, double factor)
     {
+        using var op = Op("scale");
         ArgumentNullException.ThrowIfNull(tensors);
         using var segments = Stage<TensorSegment>(Segments(tensors));
         optimizer.Scale(segments.View, tensors.Count, (float)factor, Stream);
@@ -61,6 +64,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void OrthonormalizeRows(IReadOnlyList<Tensor> matrices)
     {
+        using var op = Op("retraction");
         ArgumentNullException.ThrowIfNull(matrices);
         var table = new MatrixSegment[matrices.Count];
         for (int i = 0; i < table.Length; i++)

@@ -7,6 +7,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Embedding(Tensor table, ReadOnlySpan<int> tokens, Tensor output)
     {
+        using var op = Op("gather rows");
         var (t, o) = (Cast(table), Cast(output));
         if (o.Rows != tokens.Length || o.Columns != t.Columns)
         {
@@ -20,6 +21,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void ScatterRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination)
     {
+        using var op = Op("scatter rows");
         var (s, d) = (Cast(source), Cast(destination));
         RequireScatter(s, rows, d, "scatter rows");
         using var ids = Stage(rows);
@@ -29,6 +31,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void ScatterAddRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination)
     {
+        using var op = Op("scatter rows");
         var (s, d) = (Cast(source), Cast(destination));
         RequireScatter(s, rows, d, "scatter-add rows");
         using var ids = Stage(rows);
@@ -38,6 +41,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void CopyRows(Tensor source, Tensor destination, int batch, int destinationStride, int destinationOffset)
     {
+        using var op = Op("kv cache append");
         var s = Cast(source);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
         if (s.Rows % batch != 0)

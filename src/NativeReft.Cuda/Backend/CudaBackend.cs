@@ -13,9 +13,10 @@ namespace NativeReft.Cuda;
 /// </summary>
 /// <remarks>
 /// All work goes to one stream in order. Host-side indices (tokens, positions, rows, masks, targets) are checked
-/// on the host, then copied to the device with a synchronous copy, so a call may wait for the work before it;
-/// downloads wait too. Kernels that index by device data also set an error flag, which is checked at every
-/// download: a bad index is reported, never silently used.
+/// on the host, then copied on the stream (from pageable memory the driver stages them at once, so the call does
+/// not wait for the device). The host waits only where a value comes back: downloads, the loss, the gradient
+/// norm, about twice per training step. Kernels that index by device data also set an error flag, which is
+/// checked at each of those points: a bad index is reported, never silently used.
 /// </remarks>
 public sealed partial class CudaBackend : IBackend
 {
@@ -62,6 +63,9 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>The device the backend runs on.</summary>
     public IDeviceRuntime Runtime { get; }
 
+    /// <summary>When set, every op records its device time there (a step-time breakdown); null (off) by default.</summary>
+    public OpProfiler? Profiler { get; set; }
+
     /// <summary>The stream every op is queued on.</summary>
     public DeviceStream Stream { get; }
 
@@ -106,6 +110,16 @@ public sealed partial class CudaBackend : IBackend
         return t;
     }
 
+    /// <summary>Random bf16 values made on the device (a 7B model's weights in well under a second).</summary>
+    public Tensor RandomUniform(int[] shape, float scale, ulong seed)
+    {
+        using var op = Op("random");
+        ArgumentNullException.ThrowIfNull(shape);
+        var t = Allocate(DType.BF16, shape, zero: false);
+        elementwise.FillUniform(t.BFloat16, seed, scale, Stream);
+        return t;
+    }
+
     /// <summary>Reads the weight as bf16 (a bf16 checkpoint's bytes as they are) and copies it to the device.</summary>
     public Tensor LoadWeight(WeightTensor weight)
     {
@@ -142,6 +156,7 @@ public sealed partial class CudaBackend : IBackend
     /// <inheritdoc />
     public void Copy(Tensor source, Tensor destination)
     {
+        using var op = Op("copy");
         var (s, d) = (Cast(source), Cast(destination));
         RequireSameShape(s, d, "copy");
         if (s.DType != d.DType)
@@ -151,7 +166,7 @@ public sealed partial class CudaBackend : IBackend
         Runtime.CopyDeviceToDevice(d.Bytes.Pointer, s.Bytes.Pointer, s.Bytes.Length, Stream);
     }
 
-    /// <summary>Waits for the queued work and reports an out-of-range index a kernel flagged.</summary>
+    /// <summary>Waits for the queued work and reports an index out of range (or a degenerate R) a kernel flagged.</summary>
     public void Synchronize()
     {
         Stream.Synchronize();
@@ -183,6 +198,8 @@ public sealed partial class CudaBackend : IBackend
     /// <inheritdoc />
     public override string ToString() => $"{Name} on {Runtime.Name}";
 
+    private OpProfiler.Scope Op(string name) => Profiler?.Begin(name, Stream) ?? default;
+
     private CudaTensor Allocate(DType type, ReadOnlySpan<int> shape, bool zero)
     {
         var t = new CudaTensor(this, type, shape);
@@ -193,15 +210,15 @@ public sealed partial class CudaBackend : IBackend
         return t;
     }
 
-    // Copies host indices or flags to the device (pooled memory, returned when the lease is disposed: later work
-    // on the one stream is ordered after the kernels that read it).
+    // Copies host indices or tables to the device on the stream (pooled memory, returned when the lease is
+    // disposed: whatever reuses it later is queued on the same stream, after the kernels that read it).
     private DeviceBuffer<T> Stage<T>(ReadOnlySpan<T> values)
         where T : unmanaged
     {
         var buffer = new DeviceBuffer<T>(Runtime, values.Length);
         if (!values.IsEmpty)
         {
-            buffer.CopyFrom(values);
+            buffer.CopyFrom(values, Stream);
         }
         return buffer;
     }

@@ -20,6 +20,7 @@ public sealed class ElementwiseKernels : IDisposable
     private readonly KernelFunction add;
     private readonly KernelFunction scale;
     private readonly KernelFunction scaleBFloat16;
+    private readonly KernelFunction uniform;
     private readonly KernelFunction castToBFloat16;
     private readonly KernelFunction castToFloat;
     private readonly KernelFunction rowSumSquares;
@@ -36,6 +37,7 @@ public sealed class ElementwiseKernels : IDisposable
         add = module.GetFunction("add_forward");
         scale = module.GetFunction("scale_forward");
         scaleBFloat16 = module.GetFunction("scale_bf16_forward");
+        uniform = module.GetFunction("uniform_bf16_forward");
         castToBFloat16 = module.GetFunction("cast_f32_to_bf16_forward");
         castToFloat = module.GetFunction("cast_bf16_to_f32_forward");
         rowSumSquares = module.GetFunction("rowsumsq_forward");
@@ -93,6 +95,18 @@ public sealed class ElementwiseKernels : IDisposable
         if (!x.IsEmpty)
         {
             runtime.Launch(scaleBFloat16, LaunchConfig.ForElements(x.Length), stream, x.Pointer, factor, x.Length);
+        }
+    }
+
+    /// <summary>
+    /// output[i] = bf16(scale * (2 u - 1)), u uniform in [0, 1) from (seed, i): the same values as the host's
+    /// <see cref="Backends.CounterHash.Uniform"/>, rounded to bf16.
+    /// </summary>
+    public void FillUniform(DeviceView<BFloat16> output, ulong seed, float scale, DeviceStream stream)
+    {
+        if (!output.IsEmpty)
+        {
+            runtime.Launch(uniform, LaunchConfig.ForElements(output.Length), stream, output.Pointer, seed, scale, output.Length);
         }
     }
 

@@ -46,6 +46,18 @@ public sealed class DeviceMemoryPool : IDisposable
     /// <summary>Bytes in blocks currently rented out.</summary>
     public long BytesInUse { get; private set; }
 
+    /// <summary>The most <see cref="BytesInUse"/> has been since the pool was made or <see cref="ResetPeak"/>.</summary>
+    public long PeakBytesInUse { get; private set; }
+
+    /// <summary>Starts the peak over from what is in use now.</summary>
+    public void ResetPeak()
+    {
+        lock (gate)
+        {
+            PeakBytesInUse = BytesInUse;
+        }
+    }
+
     /// <summary>Bytes in cached (free) blocks.</summary>
     public long BytesCached { get; private set; }
 
@@ -78,6 +90,7 @@ public sealed class DeviceMemoryPool : IDisposable
             }
             live.Add(pointer, size);
             BytesInUse += size;
+            PeakBytesInUse = Math.Max(PeakBytesInUse, BytesInUse);
             return pointer;
         }
     }

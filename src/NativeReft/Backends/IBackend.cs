@@ -17,6 +17,11 @@ public interface IBackend : IDisposable
     /// <summary>Element type of the tensors this backend computes in.</summary>
     DType DType { get; }
 
+    /// <summary>Waits until the work queued so far has finished (a no-op where ops run synchronously, as on the CPU).</summary>
+    void Synchronize()
+    {
+    }
+
     /// <summary>A zero-filled tensor.</summary>
     Tensor Zeros(params int[] shape);
 
@@ -32,6 +37,21 @@ public interface IBackend : IDisposable
 
     /// <summary>A tensor holding <paramref name="data"/> in at least fp32 (see <see cref="ZerosFp32"/>).</summary>
     Tensor UploadFp32(ReadOnlySpan<float> data, params int[] shape) => Upload(data, shape);
+
+    /// <summary>
+    /// A tensor of <see cref="CounterHash.Uniform"/>(seed, i, scale) values, in the backend's type: random weights
+    /// of a model shape without a checkpoint (benchmarks). A GPU backend makes them on the device.
+    /// </summary>
+    Tensor RandomUniform(int[] shape, float scale, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+        for (long i = 0; i < values.Length; i++)
+        {
+            values[i] = CounterHash.Uniform(seed, i, scale);
+        }
+        return Upload(values, shape);
+    }
 
     /// <summary>A tensor holding a checkpoint weight, converted on the way from the mapped file.</summary>
     Tensor LoadWeight(WeightTensor weight);

@@ -81,6 +81,29 @@ public sealed class LlamaModel : IDisposable
         });
     }
 
+    /// <summary>
+    /// A model of <paramref name="config"/>'s shape with random weights made by the backend (on the device for a
+    /// GPU): Linear and embedding weights uniform in ±1/sqrt(fan-in), norms 1. For benchmarks: no download.
+    /// </summary>
+    public static LlamaModel Random(LlamaConfig config, IBackend backend, ulong seed = 1234)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(backend);
+        var expected = WeightNames.Expected(config).ToList();
+        return new LlamaModel(config, backend, name =>
+        {
+            int index = expected.FindIndex(e => e.Name == name);
+            int[] shape = expected[index].Shape;
+            if (shape.Length == 1)
+            {
+                var ones = new float[shape[0]];
+                Array.Fill(ones, 1f);
+                return backend.Upload(ones, shape);
+            }
+            return backend.RandomUniform(shape, 1 / MathF.Sqrt(shape[^1]), CounterHash.Mix(seed + (ulong)index));
+        });
+    }
+
     /// <summary>A KV cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens.</summary>
     public KvCache CreateCache(int batch = 1, int capacity = 0)
     {

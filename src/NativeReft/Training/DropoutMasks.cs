@@ -1,3 +1,4 @@
+using NativeReft.Backends;
 using NativeReft.Tensors;
 
 namespace NativeReft.Training;
@@ -14,21 +15,12 @@ public sealed class DropoutMasks(double probability, ulong seed, long step, int 
         ArgumentNullException.ThrowIfNull(tape);
         var scale = new float[rows * dim];
         float keep = (float)(1 / (1 - probability));
-        ulong stream = Mix(seed ^ Mix((ulong)step * 0x9E3779B97F4A7C15UL ^ (ulong)microBatch << 20 ^ (ulong)intervention));
+        ulong stream = CounterHash.Mix(seed ^ CounterHash.Mix((ulong)step * 0x9E3779B97F4A7C15UL ^ (ulong)microBatch << 20 ^ (ulong)intervention));
         for (int i = 0; i < scale.Length; i++)
         {
-            double u = (Mix(stream + (ulong)i) >> 11) * (1.0 / (1UL << 53));
+            double u = (CounterHash.Mix(stream + (ulong)i) >> 11) * (1.0 / (1UL << 53));
             scale[i] = u < probability ? 0 : keep;
         }
         return tape.Own(tape.Backend.UploadFp32(scale, rows, dim)); // fp32: 1 / (1 - p) is rarely a bf16 value
-    }
-
-    // splitmix64's finalizer: a good 64-bit mix of a counter.
-    private static ulong Mix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
     }
 }

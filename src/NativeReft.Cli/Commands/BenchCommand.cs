@@ -1,0 +1,163 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using NativeReft.Backends;
+using NativeReft.Cuda;
+using NativeReft.Model;
+using NativeReft.Reft;
+using NativeReft.Training;
+
+namespace NativeReft.Cli.Commands;
+
+/// <summary>
+/// <c>nativereft bench train</c>: the training step of a model shape with random weights (no download), timed:
+/// tokens/s, a device-time breakdown by op, peak memory and MFU against 4 N FLOPs per token (frozen weights:
+/// forward plus the activation-gradient backward). The workload is <see cref="SyntheticBatch"/>, the same as
+/// bench/peers' PyTorch runs.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var shape = new Option<string>("--shape") { Description = $"Model shape: {string.Join(", ", ModelShapes.All.Keys)}.", DefaultValueFactory = _ => "llama2-7b" };
+        var seq = new Option<int>("--seq") { Description = "Tokens per sequence (the first half prompt, the second half labelled response).", DefaultValueFactory = _ => 512 };
+        var batch = new Option<int>("--batch") { Description = "Sequences per step.", DefaultValueFactory = _ => 8 };
+        var type = new Option<string>("--type") { Description = $"Intervention: {InterventionTypes.AllNames}.", DefaultValueFactory = _ => "loreft" };
+        var rank = new Option<int>("--rank") { Description = "Intervention rank.", DefaultValueFactory = _ => 8 };
+        var layers = new Option<string>("--layers") { Description = "Intervened layers: 'all' or e.g. \"2;10;18\".", DefaultValueFactory = _ => "all" };
+        var positions = new Option<string>("--positions") { Description = "Prompt positions, e.g. f7+l7.", DefaultValueFactory = _ => "f7+l7" };
+        var steps = new Option<int>("--steps") { Description = "Timed steps.", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed steps first (kernel loading, the memory pool filling up).", DefaultValueFactory = _ => 2 };
+        var peak = new Option<double>("--peak-tflops") { Description = "The device's dense bf16 peak for MFU (default: known for H100/H200/A100).", DefaultValueFactory = _ => 0 };
+        var json = new Option<bool>("--json") { Description = "Also print the result as one JSON line, last." };
+        var device = new Option<string>("--device") { Description = $"Where to run: {ComputeDevices.Names} (default: cuda when a GPU is usable, else cpu).", DefaultValueFactory = _ => "auto" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for --device cpu (default: all cores).", DefaultValueFactory = _ => 0 };
+
+        var train = new Command("train", "Time training steps of a model shape with random weights: tokens/s, op breakdown, peak memory, MFU.")
+        {
+            shape, seq, batch, type, rank, layers, positions, steps, warmup, peak, json, device, threads,
+        };
+        train.SetAction(parse =>
+        {
+            var config = ModelShapes.ByName(parse.GetValue(shape)!);
+            int length = parse.GetValue(seq), sequences = parse.GetValue(batch), timed = parse.GetValue(steps), warm = parse.GetValue(warmup);
+            if (length < 4 || length > config.MaxSeqLen)
+            {
+                throw new InputException($"--seq must be between 4 and the shape's {config.MaxSeqLen} positions (got {length})");
+            }
+            if (sequences < 1 || timed < 1 || warm < 0)
+            {
+                throw new InputException("--batch and --steps must be at least 1, --warmup at least 0");
+            }
+            using var backend = ComputeDevices.Open(ComputeDevices.Parse(parse.GetValue(device)!), parse.GetValue(threads));
+            var gpu = backend as CudaBackend;
+            var clock = Stopwatch.StartNew();
+            using var model = LlamaModel.Random(config, backend);
+            backend.Synchronize();
+            double loadSeconds = clock.Elapsed.TotalSeconds;
+            var reft = new ReftConfig
+            {
+                Type = InterventionTypes.Parse(parse.GetValue(type)!),
+                Rank = parse.GetValue(rank),
+                Layers = LayerSpec.Parse(parse.GetValue(layers)!, config.Layers),
+                Positions = PositionSpec.Parse(parse.GetValue(positions)!),
+            };
+            using var set = InterventionSet.Create(reft, model, seed: 1);
+            var data = SyntheticBatch.Create(sequences, length, config.VocabSize);
+            var optimizer = new AdamWOptimizer();
+            double scale = 1.0 / data.Targets.Length;
+            void Step()
+            {
+                set.ZeroGradients();
+                ReftObjective.ForwardBackward(model, set, data, scale);
+                AdamWOptimizer.ClipGradients(set, 1.0);
+                optimizer.Step(set, 1e-4);
+                backend.Synchronize();
+            }
+
+            long parameters = ModelShapes.ParameterCount(config);
+            string where = gpu is null ? backend.Name : $"{backend.Name} on {gpu.Runtime.Name}";
+            error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"bench train: {parse.GetValue(shape)} ({parameters:N0} parameters, random weights made in {loadSeconds:F1} s), batch {sequences} x seq {length}, {reft.Type.Name()} rank {reft.Rank} at {reft.Layers.Length} layers, positions {reft.Positions}; {where}"));
+            for (int i = 0; i < warm; i++)
+            {
+                Step();
+            }
+            gpu?.Runtime.Pool.ResetPeak();
+            var times = new double[timed];
+            bool terminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+            for (int i = 0; i < timed; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                Step();
+                times[i] = watch.Elapsed.TotalMilliseconds;
+                string line = string.Create(CultureInfo.InvariantCulture, $"step {i + 1}/{timed}: {times[i]:F1} ms");
+                if (terminal)
+                {
+                    error.Write("\r" + line + (i + 1 == timed ? "\n" : ""));
+                }
+                else
+                {
+                    error.WriteLine(line);
+                }
+            }
+            Array.Sort(times);
+            double stepMs = times[timed / 2];
+            double tokensPerSecond = sequences * length / (stepMs / 1000);
+            double peakBytes = gpu?.Runtime.Pool.PeakBytesInUse ?? Process.GetCurrentProcess().PeakWorkingSet64;
+            double peakTflops = parse.GetValue(peak) > 0 ? parse.GetValue(peak) : KnownPeakTflops(gpu);
+            double? mfu = peakTflops > 0 ? tokensPerSecond * 4.0 * parameters / (peakTflops * 1e12) : null;
+
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"step {stepMs:F1} ms (median of {timed}; fastest {times[0]:F1}, slowest {times[^1]:F1}), {tokensPerSecond:N0} tokens/s"));
+            output.WriteLine(mfu is { } m
+                ? string.Create(CultureInfo.InvariantCulture, $"MFU {m * 100:F1}% of {peakTflops:F0} TFLOP/s bf16 (4 N = {4.0 * parameters / 1e9:F1} GFLOP per token)")
+                : "MFU: unknown peak for this device (pass --peak-tflops)");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"peak {(gpu is null ? "process" : "device")} memory {peakBytes / (1L << 30):F2} GiB"));
+            if (gpu is not null)
+            {
+                PrintBreakdown(output, gpu, Step);
+            }
+            if (parse.GetValue(json))
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{{\"engine\": \"nativereft\", \"device\": \"{backend.Name}\", \"shape\": \"{parse.GetValue(shape)}\", \"batch\": {sequences}, \"seq\": {length}, \"rank\": {reft.Rank}, \"positions\": \"{reft.Positions}\", \"tokens_per_s\": {tokensPerSecond:F1}, \"step_ms\": {stepMs:F2}, \"peak_gib\": {peakBytes / (1L << 30):F3}, \"mfu\": {(mfu is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "null")}}}"));
+            }
+            return 0;
+        });
+        return new Command("bench", "Benchmarks (random weights of a model shape, no download).") { train };
+    }
+
+    // One more step with every op timed by device events: where the step's time goes.
+    private static void PrintBreakdown(TextWriter output, CudaBackend gpu, Action step)
+    {
+        using var profiler = new OpProfiler(gpu.Runtime);
+        gpu.Profiler = profiler;
+        try
+        {
+            step();
+            profiler.Collect();
+        }
+        finally
+        {
+            gpu.Profiler = null;
+        }
+        double total = profiler.Totals.Values.Sum(t => t.Milliseconds);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"device time by op (one profiled step, {total:F1} ms in ops):"));
+        foreach (var (name, time) in profiler.Totals.OrderByDescending(t => t.Value.Milliseconds))
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {name,-22} {time.Milliseconds,10:F2} ms {100 * time.Milliseconds / total,6:F1}%  {time.Calls,6} calls"));
+        }
+    }
+
+    // Dense bf16 tensor-core peaks from NVIDIA's datasheets (without sparsity).
+    private static double KnownPeakTflops(CudaBackend? gpu)
+    {
+        string name = gpu?.Runtime.Properties.Name ?? "";
+        return name.Contains("H100", StringComparison.Ordinal) || name.Contains("H200", StringComparison.Ordinal) ? 989
+            : name.Contains("A100", StringComparison.Ordinal) ? 312
+            : 0;
+    }
+}

@@ -1,0 +1,36 @@
+using System.Text.Json;
+
+namespace NativeReft.Tests.Cli;
+
+public sealed class BenchCommandTests
+{
+    [TestCase("cpu")]
+    [TestCase("emu")]
+    public void Bench_train_times_steps_of_a_random_model_and_prints_a_json_result(string device)
+    {
+        var (code, output, error) = CliRunner.Run("bench", "train", "--shape", "stories260K", "--seq", "32", "--batch", "2",
+            "--steps", "2", "--warmup", "1", "--rank", "4", "--positions", "f2+l2", "--device", device, "--json");
+        Assert.That(code, Is.Zero, error);
+        Assert.That(error, Does.Contain("bench train: stories260K").And.Contain("batch 2 x seq 32").And.Contain("loreft rank 4 at 5 layers"));
+        Assert.That(output, Does.Contain("tokens/s").And.Contain("peak"));
+        using var result = JsonDocument.Parse(output.TrimEnd().Split('\n')[^1]);
+        var root = result.RootElement;
+        Assert.That(root.GetProperty("engine").GetString(), Is.EqualTo("nativereft"));
+        Assert.That(root.GetProperty("tokens_per_s").GetDouble(), Is.GreaterThan(0));
+        Assert.That(root.GetProperty("step_ms").GetDouble(), Is.GreaterThan(0));
+        Assert.That(root.GetProperty("peak_gib").GetDouble(), Is.GreaterThan(0));
+        if (device == "emu")
+        {
+            // The device-time breakdown covers the step's ops, forward and backward.
+            Assert.That(output, Does.Contain("device time by op").And.Contain("attention backward").And.Contain("intervention backward").And.Contain("adamw"));
+        }
+    }
+
+    [Test]
+    public void An_unknown_shape_lists_the_known_ones()
+    {
+        var (code, _, error) = CliRunner.Run("bench", "train", "--shape", "llama9-1t", "--device", "cpu");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("unknown model shape 'llama9-1t'").And.Contain("llama2-7b"));
+    }
+}

@@ -54,9 +54,10 @@ public abstract class CudaBackendTrainingSuite
         }
     }
 
-    [TestCase(InterventionType.LoReft)]
-    [TestCase(InterventionType.DiReft)]
-    public void One_training_step_matches_the_cpu_backend(InterventionType type)
+    [TestCase(InterventionType.LoReft, 0.0)]
+    [TestCase(InterventionType.DiReft, 0.0)]
+    [TestCase(InterventionType.LoReft, 0.2)] // the same dropout masks on both backends (counter-based)
+    public void One_training_step_matches_the_cpu_backend(InterventionType type, double dropout)
     {
         using var cpu = new CpuBackend<float>();
         using var device = new CudaBackend(Device);
@@ -77,8 +78,9 @@ public abstract class CudaBackendTrainingSuite
 
             cpuSet.ZeroGradients();
             deviceSet.ZeroGradients();
-            double expectedLoss = ReftObjective.ForwardBackward(cpuModel, cpuSet, batch, scale);
-            double loss = ReftObjective.ForwardBackward(deviceModel, deviceSet, batch, scale);
+            var masks = dropout > 0 ? new DropoutMasks(dropout, seed: 11, step: 1, microBatch: 0) : null;
+            double expectedLoss = ReftObjective.ForwardBackward(cpuModel, cpuSet, batch, scale, masks);
+            double loss = ReftObjective.ForwardBackward(deviceModel, deviceSet, batch, scale, masks);
 
             Assert.That(loss, Is.EqualTo(expectedLoss).Within(0.5).Percent, "summed loss");
             foreach (var (c, d) in cpuSet.Interventions.SelectMany(i => i.Slots()).Zip(deviceSet.Interventions.SelectMany(i => i.Slots())))

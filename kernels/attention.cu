@@ -83,13 +83,41 @@ __device__ __forceinline__ int forward_floats_per_warp(int hs) { return 2 * hs +
 __device__ __forceinline__ int dq_floats_per_warp(int hs) { return 3 * hs + ATTENTION_CHUNK; }
 __device__ __forceinline__ int dkv_floats_per_warp(int hs) { return 4 * hs + 4 * ATTENTION_CHUNK; }
 
+// One (query row, head) work item of the forward and dQ kernels: item = (b * Tq + i) * H + h, the row of lse and
+// of out's (B*Tq*H, hs) view. Its keys and values are its sequence's rows at its KV head; it sees keys
+// 0 .. QueryOffset + i whose mask byte (if any) is nonzero.
+struct QueryItem {
+    int head;
+    i64 query_row; // b * Tq + i
+    int visible;
+    const bf16* keys;
+    const bf16* values;
+    const unsigned char* mask; // null: every key
+};
+
+__device__ __forceinline__ QueryItem query_item(i64 item, const bf16* k, const bf16* v, const unsigned char* mask,
+                                                const AttentionDims& dims) {
+    QueryItem qi;
+    qi.head = (int)(item % dims.heads);
+    qi.query_row = item / dims.heads;
+    const int b = (int)(qi.query_row / dims.query_length);
+    const int i = (int)(qi.query_row - (i64)b * dims.query_length);
+    const i64 kv_width = (i64)dims.kv_heads * dims.head_size;
+    const i64 key_row0 = (i64)b * dims.key_stride;
+    const i64 column = (i64)(qi.head / (dims.heads / dims.kv_heads)) * dims.head_size;
+    qi.keys = k + key_row0 * kv_width + column;
+    qi.values = v + key_row0 * kv_width + column;
+    qi.mask = mask == nullptr ? nullptr : mask + key_row0;
+    qi.visible = dims.query_offset + i + 1;
+    return qi;
+}
+
 extern "C" __global__ void attention_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                              const unsigned char* mask, AttentionDims dims) {
     const int lane = threadIdx.x % WARP_SIZE;
     const int warp = threadIdx.x / WARP_SIZE;
     const int warps = blockDim.x / WARP_SIZE;
     const int hs = dims.head_size;
-    const int group = dims.heads / dims.kv_heads;
     const i64 q_width = (i64)dims.heads * hs;
     const i64 kv_width = (i64)dims.kv_heads * hs;
     float* qs = dynamic_shared<float>() + (i64)warp * forward_floats_per_warp(hs);
@@ -97,17 +125,13 @@ extern "C" __global__ void attention_forward(bf16* out, float* lse, const bf16* 
     float* p_chunk = acc + hs;
     const i64 rows = (i64)dims.batch * dims.query_length * dims.heads;
     for (i64 item = (i64)blockIdx.x * warps + warp; item < rows; item += (i64)gridDim.x * warps) {
-        // item = (b * Tq + i) * H + h: the row of lse, and of out's (B*Tq*H, hs) view
-        const int h = (int)(item % dims.heads);
-        const i64 query_row = item / dims.heads;
-        const int b = (int)(query_row / dims.query_length);
-        const int i = (int)(query_row - (i64)b * dims.query_length);
-        const int kvh = h / group;
-        const i64 key_row0 = (i64)b * dims.key_stride;
-        const bf16* kb = k + key_row0 * kv_width + (i64)kvh * hs;
-        const bf16* vb = v + key_row0 * kv_width + (i64)kvh * hs;
-        const unsigned char* mb = mask == nullptr ? nullptr : mask + key_row0;
-        const int visible = dims.query_offset + i + 1; // keys 0 .. QueryOffset + i
+        const QueryItem qi = query_item(item, k, v, mask, dims);
+        const int h = qi.head;
+        const i64 query_row = qi.query_row;
+        const bf16* kb = qi.keys;
+        const bf16* vb = qi.values;
+        const unsigned char* mb = qi.mask;
+        const int visible = qi.visible;
 
         load_row(qs, q + query_row * q_width + (i64)h * hs, hs, lane);
         for (int d = lane; d < hs; d += WARP_SIZE) {
@@ -166,7 +190,6 @@ extern "C" __global__ void attention_backward_dq(bf16* dq, float* stats, const b
     const int warp = threadIdx.x / WARP_SIZE;
     const int warps = blockDim.x / WARP_SIZE;
     const int hs = dims.head_size;
-    const int group = dims.heads / dims.kv_heads;
     const i64 q_width = (i64)dims.heads * hs;
     const i64 kv_width = (i64)dims.kv_heads * hs;
     float* qs = dynamic_shared<float>() + (i64)warp * dq_floats_per_warp(hs);
@@ -175,16 +198,13 @@ extern "C" __global__ void attention_backward_dq(bf16* dq, float* stats, const b
     float* ds_chunk = acc + hs;
     const i64 rows = (i64)dims.batch * dims.query_length * dims.heads;
     for (i64 item = (i64)blockIdx.x * warps + warp; item < rows; item += (i64)gridDim.x * warps) {
-        const int h = (int)(item % dims.heads);
-        const i64 query_row = item / dims.heads;
-        const int b = (int)(query_row / dims.query_length);
-        const int i = (int)(query_row - (i64)b * dims.query_length);
-        const int kvh = h / group;
-        const i64 key_row0 = (i64)b * dims.key_stride;
-        const bf16* kb = k + key_row0 * kv_width + (i64)kvh * hs;
-        const bf16* vb = v + key_row0 * kv_width + (i64)kvh * hs;
-        const unsigned char* mb = mask == nullptr ? nullptr : mask + key_row0;
-        const int visible = dims.query_offset + i + 1;
+        const QueryItem qi = query_item(item, k, v, mask, dims);
+        const int h = qi.head;
+        const i64 query_row = qi.query_row;
+        const bf16* kb = qi.keys;
+        const bf16* vb = qi.values;
+        const unsigned char* mb = qi.mask;
+        const int visible = qi.visible;
         const i64 offset = query_row * q_width + (i64)h * hs;
 
         load_row(qs, q + offset, hs, lane);

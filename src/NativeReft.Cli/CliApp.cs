@@ -37,5 +37,11 @@ public static class CliApp
             error.WriteLine($"error: {e.Message}");
             return 1;
         }
+        catch (Cuda.DeviceOutOfMemoryException e)
+        {
+            output.Flush();
+            error.WriteLine($"error: {e.Message}. Use a smaller batch (--batch-size, --batch) or shorter sequences (--max-length, --seq), or intervene on fewer layers; checkpoints already written are intact.");
+            return 1;
+        }
     }
 }

@@ -34,7 +34,8 @@ publish tests/NativeReft.GpuRunner "$work/runner"
 rm -rf "$out"
 mkdir -p "$out"
 cp "$work/cli/nativereft" "$work/runner/NativeReft.GpuRunner" "$out/"
-cp scripts/gpu-test.sh scripts/gpu-check.sh scripts/gpu-libraries.sh examples/memorise.jsonl "$out/"
+cp scripts/gpu-*.sh examples/memorise.jsonl "$out/"
+rm -f "$out/gpu-bundle.sh"
 stories=../shared/data/stories260K
 if [[ -f $stories/stories260K.bin ]]; then
   mkdir -p "$out/data/stories260K"

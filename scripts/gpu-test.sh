@@ -11,21 +11,7 @@
 # Exit code: 0 when doctor succeeds and every GPU test passes (none failed, at least one ran).
 set -uo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-bundle="${NATIVEREFT_BUNDLE:-}"
-if [[ -z $bundle ]]; then
-  if [[ -x $here/NativeReft.GpuRunner ]]; then bundle="$here"; else bundle="$here/../out/gpu-bundle"; fi
-fi
-if [[ ! -x $bundle/nativereft || ! -x $bundle/NativeReft.GpuRunner ]]; then
-  echo "error: no bundle in $bundle: build it with scripts/gpu-bundle.sh (on a machine with the .NET SDK)"
-  exit 2
-fi
-logs="${NATIVEREFT_GPU_LOGS:-$PWD/gpu-logs}"
-mkdir -p "$logs"
-
-# NVRTC and cuBLAS may live in the CUDA toolkit or in Python wheels rather than on the loader path.
-source "$bundle/gpu-libraries.sh"
-export DOTNET_CLI_TELEMETRY_OPTOUT=1
+source "$(dirname "$0")/gpu-common.sh" # $bundle, $logs, the CUDA libraries
 
 {
   echo "bundle: $bundle"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Everything the GPU performance issue measures, in one prepared run on the GPU machine (no .NET SDK or network
+# needed there), from the bundle scripts/gpu-bundle.sh builds and the repo's bench/peers:
+#
+#   1. train        nativereft bench train at the Llama-2-7B shape, seq 512 (tokens/s, op breakdown, peak
+#                   memory, MFU), and the PyTorch peers on the same workload in the same run (bench/peers/run.sh:
+#                   HF + PEFT LoRA r=8, HF + hook LoReFT), with NativeReft/peer ratios
+#   2. kernels      the BenchmarkDotNet kernel suite (scripts/gpu-kernel-bench.sh) against the device-to-device
+#                   copy bandwidth, when the bundle has it
+#
+# Options through the environment: BENCH_SHAPE (llama2-7b), BENCH_SEQ (512), BENCH_BATCH (8), BENCH_STEPS (10).
+# Logs and results go to $NATIVEREFT_GPU_LOGS (default ./gpu-logs); a summary is printed last. Started from a repo
+# copy with the bundle carried, e.g.: NATIVEREFT_GPU_LOGS=$OUT bash scripts/gpu-bench.sh
+set -uo pipefail
+
+source "$(dirname "$0")/gpu-common.sh" # $bundle, $logs, the CUDA libraries
+repo="$(cd "$here/.." && pwd)"
+[[ -x $repo/bench/peers/run.sh || -f $repo/bench/peers/run.sh ]] || repo="$(pwd)" # the bundle's copy: run from the repo root
+shape="${BENCH_SHAPE:-llama2-7b}" seq="${BENCH_SEQ:-512}" batch="${BENCH_BATCH:-8}" steps="${BENCH_STEPS:-10}"
+
+nvidia-smi > "$logs/nvidia-smi.txt" 2>&1
+echo "== train: nativereft and the PyTorch peers, $shape seq $seq batch $batch"
+start=$SECONDS
+NATIVEREFT_BUNDLE="$bundle" bash "$repo/bench/peers/run.sh" --shape "$shape" --seq "$seq" --batch "$batch" --steps "$steps" \
+  --nativereft "$bundle" 2>&1 | tee "$logs/train-peers.log"
+train_rc=${PIPESTATUS[0]}
+train_s=$((SECONDS - start))
+
+kernels_rc=skipped
+if [[ -f $bundle/gpu-kernel-bench.sh ]]; then
+  echo "== kernels: the BenchmarkDotNet suite"
+  start=$SECONDS
+  bash "$bundle/gpu-kernel-bench.sh" 2>&1 | tee "$logs/kernel-bench.log"
+  kernels_rc=${PIPESTATUS[0]}
+  kernels_s=$((SECONDS - start))
+fi
+
+{
+  echo
+  gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+  echo "== summary (${gpu:-no GPU found}; logs in $logs)"
+  echo "train + peers: exit $train_rc in ${train_s} s (train-peers.log, peers.jsonl)"
+  native="$logs/peer-nativereft-$shape-seq$seq-b$batch.log" # bench/peers/run.sh's log of nativereft bench train
+  grep -E '^(step |MFU|peak )' "$native" 2>/dev/null | head -n 3
+  sed -n '/^device time by op/,$p' "$native" 2>/dev/null | grep -v '^{' | head -n 12
+  sed -n '/^== peers:/,$p' "$logs/train-peers.log"
+  echo "kernel suite: exit $kernels_rc${kernels_s:+ in ${kernels_s} s} (kernel-bench.log)"
+} | tee "$logs/bench-summary.txt"
+[[ $train_rc == 0 && ( $kernels_rc == 0 || $kernels_rc == skipped ) ]]

@@ -51,6 +51,13 @@ internal static class BenchCommand
             }
             using var backend = ComputeDevices.Open(ComputeDevices.Parse(parse.GetValue(device)!), parse.GetValue(threads));
             var gpu = backend as CudaBackend;
+            long weightBytes = ModelShapes.ParameterCount(config) * (backend.DType == Tensors.DType.BF16 ? 2 : 4);
+            long available = gpu is { Runtime: CudaRuntime } ? gpu.Runtime.GetMemoryInfo().TotalBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+            if (weightBytes > available * 0.8)
+            {
+                throw new InputException(string.Create(CultureInfo.InvariantCulture,
+                    $"the {parse.GetValue(shape)} weights alone take {weightBytes / (double)(1L << 30):F1} GiB on {backend.Name}, more than this machine's {available / (double)(1L << 30):F1} GiB allow: run this shape with --device cuda on a GPU, or pick a smaller --shape (odd, stories260K)"));
+            }
             var clock = Stopwatch.StartNew();
             using var model = LlamaModel.Random(config, backend);
             backend.Synchronize();

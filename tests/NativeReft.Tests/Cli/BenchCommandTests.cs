@@ -33,4 +33,12 @@ public sealed class BenchCommandTests
         Assert.That(code, Is.EqualTo(1));
         Assert.That(error, Does.Contain("unknown model shape 'llama9-1t'").And.Contain("llama2-7b"));
     }
+
+    [Test]
+    public void A_shape_too_large_for_this_machine_says_so_before_allocating()
+    {
+        var (code, _, error) = CliRunner.Run("bench", "train", "--shape", "llama3-8b", "--device", "cpu");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("llama3-8b weights alone take").And.Contain("--device cuda"));
+    }
 }

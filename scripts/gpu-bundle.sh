@@ -3,6 +3,8 @@
 #
 #   out/gpu-bundle/nativereft             the CLI (doctor, generate, ...)
 #   out/gpu-bundle/NativeReft.GpuRunner   the [Category("Gpu")] tests under NUnit's own runner
+#   out/gpu-bundle/NativeReft.Bench       the BenchmarkDotNet suites, in process (gpu-kernel-bench.sh runs the GPU one)
+#   out/gpu-bundle/libnativereft_emu.so   the kernel emulator, so the bundle's --device emu works for a dry run
 #   out/gpu-bundle/gpu-test.sh            runs doctor, then the GPU tests (see that script)
 #
 # Each program is a self-contained linux-x64 single file: the framework trimmed (TrimMode=partial: our code,
@@ -30,10 +32,13 @@ publish() {
 }
 publish src/NativeReft.Cli "$work/cli"
 publish tests/NativeReft.GpuRunner "$work/runner"
+publish bench/NativeReft.Bench "$work/bench"
 
 rm -rf "$out"
 mkdir -p "$out"
-cp "$work/cli/nativereft" "$work/runner/NativeReft.GpuRunner" "$out/"
+cp "$work/cli/nativereft" "$work/runner/NativeReft.GpuRunner" "$work/bench/NativeReft.Bench" "$out/"
+# BenchmarkDotNet's disassembler (libcapstone, amd64/) is left out: the suite does not disassemble.
+[[ -f $work/cli/libnativereft_emu.so ]] && cp "$work/cli/libnativereft_emu.so" "$out/"
 cp scripts/gpu-*.sh examples/memorise.jsonl "$out/"
 rm -f "$out/gpu-bundle.sh"
 stories=../shared/data/stories260K

@@ -12,6 +12,9 @@ namespace NativeReft.Training;
 /// the first intervention, the layers below the lowest intervened layer record nothing.
 /// Gradient rule: each backward computes its input gradients fresh and the tape accumulates them (+=) into
 /// whatever already arrived for that tensor (the residual stream is read by two ops per layer).
+/// Memory: a gradient is released as soon as nothing needs it (its op's backward has run and it was not handed on
+/// to another tensor, or it was added into another gradient), so the backward pass holds a few gradients at a
+/// time, not one per op; the forward activations stay until the tape is disposed.
 /// </summary>
 public sealed class Tape : IForwardOps, IDisposable
 {
@@ -19,7 +22,7 @@ public sealed class Tape : IForwardOps, IDisposable
     private readonly List<Action> steps = [];
     private readonly Dictionary<Tensor, Tensor> gradients = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<Tensor> tracked = new(ReferenceEqualityComparer.Instance);
-    private readonly List<Tensor> owned = [];
+    private readonly HashSet<Tensor> owned = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>A tape whose tensors live on <paramref name="backend"/>.</summary>
     public Tape(IBackend backend) => this.backend = backend ?? throw new ArgumentNullException(nameof(backend));
@@ -58,6 +61,10 @@ public sealed class Tape : IForwardOps, IDisposable
         for (int i = steps.Count - 1; i >= 0; i--)
         {
             steps[i]();
+        }
+        foreach (var gradient in gradients.Values)
+        {
+            Release(gradient); // gradients that reached a tensor with no recorded producer (the tape's inputs)
         }
         steps.Clear();
         gradients.Clear();
@@ -232,11 +239,14 @@ public sealed class Tape : IForwardOps, IDisposable
                 {
                     backend.ScatterRows(dh, applied.Rows, dx);
                 }
+                Release(dEdited);
+                Release(dh);
             }
             if (dx is not null)
             {
                 Accumulate(x, dx);
             }
+            ReleaseIfUnused(dOut);
         });
         return output;
     }
@@ -254,6 +264,27 @@ public sealed class Tape : IForwardOps, IDisposable
         tracked.Clear();
     }
 
+    // A gradient the tape made that no tensor's slot holds any more: back to the backend's memory now.
+    private void ReleaseIfUnused(Tensor gradient)
+    {
+        foreach (var held in gradients.Values)
+        {
+            if (ReferenceEquals(held, gradient))
+            {
+                return;
+            }
+        }
+        Release(gradient);
+    }
+
+    private void Release(Tensor t)
+    {
+        if (owned.Remove(t))
+        {
+            t.Dispose();
+        }
+    }
+
     // Records `backward` (called with the output's gradient) if any input needs a gradient; marks the output.
     private void RecordIfTracked(Tensor output, Tensor[] inputs, Action<Tensor> backward)
     {
@@ -267,6 +298,7 @@ public sealed class Tape : IForwardOps, IDisposable
             if (gradients.Remove(output, out var gradient))
             {
                 backward(gradient);
+                ReleaseIfUnused(gradient);
             }
         });
     }
@@ -277,6 +309,10 @@ public sealed class Tape : IForwardOps, IDisposable
         {
             Accumulate(t, gradient);
         }
+        else
+        {
+            ReleaseIfUnused(gradient);
+        }
     }
 
     private void Accumulate(Tensor t, Tensor gradient)
@@ -284,6 +320,7 @@ public sealed class Tape : IForwardOps, IDisposable
         if (gradients.TryGetValue(t, out var existing))
         {
             backend.Add(existing, gradient, existing);
+            ReleaseIfUnused(gradient);
         }
         else
         {

@@ -8,7 +8,8 @@
 #   3. train        a short LoReFT run on stories260K with --device cuda, then eval and generate with the result
 #   4. memcheck     compute-sanitizer --tool memcheck over a 2-step training run
 #   5. racecheck    compute-sanitizer --tool racecheck over the same
-#   6. bench        tokens/s of generate and of training on stories260K (figures in the summary)
+#   6. bench        tokens/s of generate and of training on stories260K, and `bench train` at the TinyLlama-1.1B
+#                   shape (real-size tensors, random weights; tokens/s, op breakdown, peak memory)
 #
 # Logs go to $NATIVEREFT_GPU_LOGS (default ./gpu-logs), one file per step; the summary table is printed last.
 # Meant to finish in under 8 minutes on an H100. Started, e.g. from a repo copy with the bundle carried:
@@ -54,6 +55,7 @@ fi
 
 step "bench generate" bench-generate.log "$cli" generate "${model[@]}" --device cuda --prompt "Once upon a time" --temperature 0 --max-tokens 256
 step "bench train" bench-train.log "$cli" "${train[@]}" --epochs 50 --out "$logs/bench-run"
+step "bench 1.1B" bench-tinyllama.log "$cli" bench train --shape tinyllama-1.1b --seq 512 --batch 4 --steps 3 --warmup 1 --device cuda
 
 {
   echo
@@ -66,6 +68,7 @@ step "bench train" bench-train.log "$cli" "${train[@]}" --epochs 50 --out "$logs
   echo "eval:           $(grep -iE 'exact' "$logs/eval.log" | tail -n 1)"
   echo "generate:       $(grep -E 'achieved tok/s' "$logs/bench-generate.log" | tail -n 1)"
   echo "train:          $(grep -iE 'tok/s|tokens/s' "$logs/bench-train.log" | tail -n 1)"
+  echo "1.1B step:      $(grep -E '^step .*tokens/s' "$logs/bench-tinyllama.log" | tail -n 1); $(grep -E '^peak' "$logs/bench-tinyllama.log" | tail -n 1)"
   for tool in memcheck racecheck; do
     [[ -f $logs/$tool.log ]] && echo "$tool:$(printf '%*s' $((15 - ${#tool})) '')$(grep -E 'ERROR SUMMARY' "$logs/$tool.log" | tail -n 1)"
   done

@@ -133,20 +133,7 @@ public abstract class CudaBackendTrainingSuite
                     }
                 }
                 var trainer = new ReftTrainer(model, set, Stories.Dataset(tokenizer), options);
-                using var stop = new CancellationTokenSource();
-                try
-                {
-                    trainer.Train(null, new SynchronousProgress(r =>
-                    {
-                        if (r.Step == steps)
-                        {
-                            stop.Cancel();
-                        }
-                    }), stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                }
+                SynchronousProgress.TrainSteps(trainer, steps);
                 gramError = set.Interventions.Max(i => GramError(Download(backend, i.Parameters.P), i.Parameters.Rank));
                 return [.. trainer.Losses];
             }

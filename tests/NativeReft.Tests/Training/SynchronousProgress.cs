@@ -6,4 +6,23 @@ namespace NativeReft.Tests.Training;
 internal sealed class SynchronousProgress(Action<StepReport> report) : IProgress<StepReport>
 {
     public void Report(StepReport value) => report(value);
+
+    /// <summary>Runs <paramref name="trainer"/> for its first <paramref name="steps"/> steps, then stops it (no checkpoint).</summary>
+    public static void TrainSteps(ReftTrainer trainer, int steps)
+    {
+        using var stop = new CancellationTokenSource();
+        try
+        {
+            trainer.Train(null, new SynchronousProgress(r =>
+            {
+                if (r.Step == steps)
+                {
+                    stop.Cancel();
+                }
+            }), stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 }

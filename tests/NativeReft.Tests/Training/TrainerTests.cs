@@ -125,20 +125,7 @@ public sealed class TrainerTests
         {
             using var set = InterventionSet.Create(LoReft, model, seed: 3);
             var trainer = new ReftTrainer(model, set, Stories.Dataset(tokenizer), options);
-            using var stop = new CancellationTokenSource();
-            try
-            {
-                trainer.Train(null, new SynchronousProgress(r =>
-                {
-                    if (r.Step == steps)
-                    {
-                        stop.Cancel();
-                    }
-                }), stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            SynchronousProgress.TrainSteps(trainer, steps);
             return [.. trainer.Losses.Take(steps)];
         }
     }

@@ -40,6 +40,12 @@ internal interface IForwardOps
     /// <summary>x + branch (the residual add); may overwrite x.</summary>
     Tensor Residual(Tensor x, Tensor branch);
 
+    /// <summary>
+    /// The forward pass will not read <paramref name="t"/> again: a recorder frees it unless a backward needs its
+    /// values (a Linear layer's input is not needed: its input gradient reads only the weight).
+    /// </summary>
+    void Done(Tensor t);
+
     /// <summary>x with the rows of each intervention replaced by its edit; may overwrite x.</summary>
     Tensor Intervene(Tensor x, IReadOnlyList<Reft.AppliedIntervention> interventions);
 }

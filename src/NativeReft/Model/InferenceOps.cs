@@ -59,6 +59,11 @@ internal sealed class InferenceOps(IBackend backend, LlamaConfig config) : IForw
         return x;
     }
 
+    public void Done(Tensor t)
+    {
+        // Slot buffers are reused by the next layer: nothing to free.
+    }
+
     public Tensor Intervene(Tensor x, IReadOnlyList<AppliedIntervention> interventions)
     {
         foreach (var applied in interventions)

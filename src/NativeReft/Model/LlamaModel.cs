@@ -221,6 +221,7 @@ public sealed class LlamaModel : IDisposable
             var q = ops.MatMul(norm, w.Wq, Slot.Q);
             var k = ops.MatMul(norm, w.Wk, Slot.K);
             var v = ops.MatMul(norm, w.Wv, Slot.V);
+            ops.Done(norm);
             ops.Rope(q, ropeCos, ropeSin, positions, c.Heads);
             ops.Rope(k, ropeCos, ropeSin, positions, c.KvHeads);
             if (cache is not null)
@@ -230,11 +231,20 @@ public sealed class LlamaModel : IDisposable
                 (k, v) = (cache.Keys[l], cache.Values[l]);
             }
             var attention = ops.Attention(q, k, v, shape, mask);
-            x = ops.Residual(x, ops.MatMul(attention, w.Wo, Slot.Projected));
+            var projected = ops.MatMul(attention, w.Wo, Slot.Projected);
+            ops.Done(attention);
+            x = ops.Residual(x, projected);
+            ops.Done(projected);
 
             norm = ops.RmsNorm(x, w.FfnNorm, c.NormEps, Slot.Norm);
-            var hidden = ops.SwiGlu(ops.MatMul(norm, w.WGate, Slot.Gate), ops.MatMul(norm, w.WUp, Slot.Up));
-            x = ops.Residual(x, ops.MatMul(hidden, w.WDown, Slot.Projected));
+            var gate = ops.MatMul(norm, w.WGate, Slot.Gate);
+            var up = ops.MatMul(norm, w.WUp, Slot.Up);
+            ops.Done(norm);
+            var hidden = ops.SwiGlu(gate, up);
+            var down = ops.MatMul(hidden, w.WDown, Slot.Projected);
+            ops.Done(hidden);
+            x = ops.Residual(x, down);
+            ops.Done(down);
 
             if (plan?.At(l) is { Count: > 0 } edits)
             {

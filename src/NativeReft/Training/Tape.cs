@@ -14,7 +14,9 @@ namespace NativeReft.Training;
 /// whatever already arrived for that tensor (the residual stream is read by two ops per layer).
 /// Memory: a gradient is released as soon as nothing needs it (its op's backward has run and it was not handed on
 /// to another tensor, or it was added into another gradient), so the backward pass holds a few gradients at a
-/// time, not one per op; the forward activations stay until the tape is disposed.
+/// time, not one per op. Forward activations stay until the tape is disposed, except those the model is done with
+/// (<see cref="IForwardOps.Done"/>) and no backward reads: the inputs of Linear layers, the attention output, the
+/// sublayer outputs (about 40% of a layer's activations).
 /// </summary>
 public sealed class Tape : IForwardOps, IDisposable
 {
@@ -22,6 +24,7 @@ public sealed class Tape : IForwardOps, IDisposable
     private readonly List<Action> steps = [];
     private readonly Dictionary<Tensor, Tensor> gradients = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<Tensor> tracked = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<Tensor> readByBackward = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<Tensor> owned = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>A tape whose tensors live on <paramref name="backend"/>.</summary>
@@ -81,7 +84,7 @@ public sealed class Tape : IForwardOps, IDisposable
     {
         var y = New(x.Shape.ToArray());
         backend.RmsNorm(x, weight, eps, y);
-        RecordIfTracked(y, [x], dy =>
+        RecordIfTracked(y, [x], [x], dy =>
         {
             var dx = New(x.Shape.ToArray());
             backend.RmsNormBackward(x, weight, eps, dy, dx);
@@ -100,7 +103,7 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(weight);
         var y = New(x.Rows, weight.Rows);
         backend.MatMul(x, weight, y);
-        RecordIfTracked(y, [x], dy =>
+        RecordIfTracked(y, [x], [], dy =>
         {
             var dx = New(x.Shape.ToArray());
             backend.MatMulInputGrad(dy, weight, dx);
@@ -135,7 +138,7 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(q);
         var o = New(q.Shape.ToArray());
         backend.Attention(q, k, v, o, shape, keyMask);
-        RecordIfTracked(o, [q, k, v], dO =>
+        RecordIfTracked(o, [q, k, v], [q, k, v], dO =>
         {
             var (dq, dk, dv) = (New(q.Shape.ToArray()), New(k.Shape.ToArray()), New(v.Shape.ToArray()));
             backend.AttentionBackward(q, k, v, dO, dq, dk, dv, shape, keyMask);
@@ -152,7 +155,7 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(gate);
         var o = New(gate.Shape.ToArray());
         backend.SwiGlu(gate, up, o);
-        RecordIfTracked(o, [gate, up], dO =>
+        RecordIfTracked(o, [gate, up], [gate, up], dO =>
         {
             var (dGate, dUp) = (New(gate.Shape.ToArray()), New(up.Shape.ToArray()));
             backend.SwiGluBackward(gate, up, dO, dGate, dUp);
@@ -168,7 +171,7 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(x);
         var o = New(x.Shape.ToArray());
         backend.Add(x, branch, o);
-        RecordIfTracked(o, [x, branch], dO =>
+        RecordIfTracked(o, [x, branch], [], dO =>
         {
             if (Tracks(branch))
             {
@@ -188,13 +191,23 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(rows);
         var y = New(rows.Length, x.Columns);
         backend.GatherRows(x, rows, y);
-        RecordIfTracked(y, [x], dy =>
+        RecordIfTracked(y, [x], [], dy =>
         {
             var dx = New(x.Shape.ToArray());
             backend.ScatterAddRows(dy, rows, dx);
             Accumulate(x, dx);
         });
         return y;
+    }
+
+    /// <inheritdoc />
+    void IForwardOps.Done(Tensor t)
+    {
+        ArgumentNullException.ThrowIfNull(t);
+        if (!readByBackward.Contains(t))
+        {
+            Release(t);
+        }
     }
 
     /// <inheritdoc />
@@ -212,6 +225,7 @@ public sealed class Tape : IForwardOps, IDisposable
             var edited = New(h.Shape.ToArray());
             backend.Intervene(h, applied.Intervention.Parameters, edited, applied.DropoutScale);
             backend.ScatterRows(edited, applied.Rows, output);
+            Release(edited);
             inputs.Add(h);
         }
         // The parameters always need gradients, so the output is tracked even when x is not (the lowest layer).
@@ -262,6 +276,7 @@ public sealed class Tape : IForwardOps, IDisposable
         steps.Clear();
         gradients.Clear();
         tracked.Clear();
+        readByBackward.Clear();
     }
 
     // A gradient the tape made that no tensor's slot holds any more: back to the backend's memory now.
@@ -285,14 +300,16 @@ public sealed class Tape : IForwardOps, IDisposable
         }
     }
 
-    // Records `backward` (called with the output's gradient) if any input needs a gradient; marks the output.
-    private void RecordIfTracked(Tensor output, Tensor[] inputs, Action<Tensor> backward)
+    // Records `backward` (called with the output's gradient) if any input needs a gradient; marks the output, and
+    // the tensors whose values the backward reads (kept even when the model is done with them).
+    private void RecordIfTracked(Tensor output, Tensor[] inputs, Tensor[] reads, Action<Tensor> backward)
     {
         if (!inputs.Any(Tracks))
         {
             return;
         }
         tracked.Add(output);
+        readByBackward.UnionWith(reads);
         steps.Add(() =>
         {
             if (gradients.Remove(output, out var gradient))

@@ -7,6 +7,7 @@ RMSNorm (LLaMA's pre-attention and pre-MLP norm), forward and backward, and the 
   rmsnorm_residual_forward   residual[r,c] = bf16(residual[r,c] + branch[r,c])   (the residual stream, in place)
                              then out = rmsnorm(residual), as above
   rmsnorm_residual_f32w_forward  the same with an f32 weight
+  rmsnorm_add_forward        sum[r,c] = bf16(a[r,c] + b[r,c]) (out of place: the tape keeps a), then out = rmsnorm(sum)
   rmsnorm_backward           dx[r,c] = rstd * w[c] * dout[r,c] - x[r,c] * rstd^3 * mean_c(x * w * dout)
                              with the rstd forward saved, or (rstd null) recomputed from x and eps
   rmsnorm_f32w_backward      the same with an f32 weight
@@ -55,30 +56,32 @@ __device__ void rmsnorm_forward_row(bf16* out, float* rstd, const bf16* x, const
     }
 }
 
-// residual += branch (rounded to bf16, as the bf16 model stores it), then the norm of the new residual. Each
-// thread re-reads only the columns it wrote itself, so no barrier is needed between the two passes.
+// sum = a + branch (rounded to bf16, as the bf16 model stores it; sum may be a: the residual stream in place),
+// then the norm of sum. Each thread re-reads only the columns it wrote itself, so no barrier is needed between
+// the two passes.
 template <typename W>
-__device__ void rmsnorm_residual_forward_row(bf16* out, float* rstd, bf16* residual, const bf16* branch,
+__device__ void rmsnorm_residual_forward_row(bf16* out, float* rstd, bf16* sum, const bf16* a, const bf16* branch,
                                              const W* weight, float eps, int rows, int columns) {
     const int row = blockIdx.x;
     if (row >= rows) {
         return;
     }
     const i64 offset = (i64)row * columns;
-    bf16* rr = residual + offset;
+    bf16* sr = sum + offset;
+    const bf16* ar = a + offset;
     const bf16* br = branch + offset;
     bf16* outr = out + offset;
-    float sum = 0.0f;
+    float squares = 0.0f;
     for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        bf16 h = float_to_bf16(bf16_to_float(rr[c]) + bf16_to_float(br[c]));
-        rr[c] = h;
+        bf16 h = float_to_bf16(bf16_to_float(ar[c]) + bf16_to_float(br[c]));
+        sr[c] = h;
         float v = bf16_to_float(h);
-        sum += v * v;
+        squares += v * v;
     }
-    sum = block_reduce_sum(sum);
-    const float s = rsqrtf(sum / (float)columns + eps);
+    squares = block_reduce_sum(squares);
+    const float s = rsqrtf(squares / (float)columns + eps);
     for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        outr[c] = float_to_bf16(to_float(weight[c]) * (bf16_to_float(rr[c]) * s));
+        outr[c] = float_to_bf16(to_float(weight[c]) * (bf16_to_float(sr[c]) * s));
     }
     if (threadIdx.x == 0 && rstd != nullptr) {
         rstd[row] = s;
@@ -124,13 +127,18 @@ extern "C" __global__ void rmsnorm_f32w_forward(bf16* out, float* rstd, const bf
 
 extern "C" __global__ void rmsnorm_residual_forward(bf16* out, float* rstd, bf16* residual, const bf16* branch,
                                                     const bf16* weight, float eps, int rows, int columns) {
-    rmsnorm_residual_forward_row(out, rstd, residual, branch, weight, eps, rows, columns);
+    rmsnorm_residual_forward_row(out, rstd, residual, residual, branch, weight, eps, rows, columns);
 }
 
 extern "C" __global__ void rmsnorm_residual_f32w_forward(bf16* out, float* rstd, bf16* residual,
                                                          const bf16* branch, const float* weight, float eps,
                                                          int rows, int columns) {
-    rmsnorm_residual_forward_row(out, rstd, residual, branch, weight, eps, rows, columns);
+    rmsnorm_residual_forward_row(out, rstd, residual, residual, branch, weight, eps, rows, columns);
+}
+
+extern "C" __global__ void rmsnorm_add_forward(bf16* out, float* rstd, bf16* sum, const bf16* a, const bf16* b,
+                                               const bf16* weight, float eps, int rows, int columns) {
+    rmsnorm_residual_forward_row(out, rstd, sum, a, b, weight, eps, rows, columns);
 }
 
 extern "C" __global__ void rmsnorm_backward(bf16* dx, const bf16* dout, const bf16* x, const bf16* weight,

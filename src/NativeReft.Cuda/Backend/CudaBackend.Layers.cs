@@ -22,6 +22,23 @@ public sealed partial class CudaBackend
     }
 
     /// <inheritdoc />
+    public void AddRmsNorm(Tensor a, Tensor b, Tensor weight, float eps, Tensor sum, Tensor output)
+    {
+        using var op = Op("add + rmsnorm");
+        var (x, y, w, s, o) = (Cast(a), Cast(b), Cast(weight), Cast(sum), Cast(output));
+        RequireSameShape(x, y, "add + rmsnorm");
+        RequireSameShape(x, s, "add + rmsnorm");
+        RequireSameShape(x, o, "add + rmsnorm");
+        if (w.DType != DType.BF16)
+        {
+            Add(a, b, sum); // an f32 norm weight (not a checkpoint's): the two ops
+            RmsNorm(sum, weight, eps, output);
+            return;
+        }
+        rmsNorm.AddForward(x.BFloat16, y.BFloat16, w.BFloat16, eps, x.Rows, x.Columns, s.BFloat16, o.BFloat16, default, Stream);
+    }
+
+    /// <inheritdoc />
     public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX)
     {
         using var op = Op("rmsnorm backward");

@@ -20,6 +20,7 @@ public sealed class RmsNormKernels : IDisposable
     private readonly KernelFunction forwardFloatWeight;
     private readonly KernelFunction residualForward;
     private readonly KernelFunction residualForwardFloatWeight;
+    private readonly KernelFunction addForward;
     private readonly KernelFunction backward;
     private readonly KernelFunction backwardFloatWeight;
 
@@ -33,6 +34,7 @@ public sealed class RmsNormKernels : IDisposable
         forwardFloatWeight = module.GetFunction("rmsnorm_f32w_forward");
         residualForward = module.GetFunction("rmsnorm_residual_forward");
         residualForwardFloatWeight = module.GetFunction("rmsnorm_residual_f32w_forward");
+        addForward = module.GetFunction("rmsnorm_add_forward");
         backward = module.GetFunction("rmsnorm_backward");
         backwardFloatWeight = module.GetFunction("rmsnorm_f32w_backward");
     }
@@ -85,6 +87,23 @@ public sealed class RmsNormKernels : IDisposable
         if (Check(residual.Length, weight.Length, output.Length, rstd, rows, columns, "rmsnorm residual"))
         {
             runtime.Launch(residualForwardFloatWeight, Rows(rows, columns), stream, output.Pointer, rstd.Pointer, residual.Pointer, branch.Pointer, weight.Pointer, eps, rows, columns);
+        }
+    }
+
+    /// <summary>
+    /// sum = bf16(a + b), then output = rmsnorm(sum) as <see cref="ResidualForward(DeviceView{BFloat16}, DeviceView{BFloat16}, DeviceView{BFloat16}, float, int, int, DeviceView{BFloat16}, DeviceView{float}, DeviceStream)"/>,
+    /// out of place (sum may be a): the residual add and the next norm in one pass when the caller keeps a.
+    /// a, b, sum, output (rows, columns).
+    /// </summary>
+    public void AddForward(DeviceView<BFloat16> a, DeviceView<BFloat16> b, DeviceView<BFloat16> weight, float eps, int rows, int columns,
+        DeviceView<BFloat16> sum, DeviceView<BFloat16> output, DeviceView<float> rstd, DeviceStream stream)
+    {
+        RequireLength(b.Length, (long)rows * columns, "rmsnorm add: b");
+        RequireLength(sum.Length, (long)rows * columns, "rmsnorm add: sum");
+        if (Check(a.Length, weight.Length, output.Length, rstd, rows, columns, "rmsnorm add"))
+        {
+            runtime.Launch(addForward, Rows(rows, columns), stream, output.Pointer, rstd.Pointer, sum.Pointer, a.Pointer, b.Pointer,
+                weight.Pointer, eps, rows, columns);
         }
     }
 

@@ -68,6 +68,16 @@ public interface IBackend : IDisposable
     /// <summary>output = x * rsqrt(mean(x^2) + eps) * weight over each row. x, output (N, C); weight (C).</summary>
     void RmsNorm(Tensor x, Tensor weight, float eps, Tensor output);
 
+    /// <summary>
+    /// sum = a + b, then output = <see cref="RmsNorm"/>(sum): the residual add that closes a sublayer and the norm
+    /// that opens the next, fused where the backend can (one pass on a GPU). sum may be a (in place).
+    /// </summary>
+    void AddRmsNorm(Tensor a, Tensor b, Tensor weight, float eps, Tensor sum, Tensor output)
+    {
+        Add(a, b, sum);
+        RmsNorm(sum, weight, eps, output);
+    }
+
     /// <summary>output = x weight^T (a Linear layer). x (M, K), weight (N, K), output (M, N).</summary>
     void MatMul(Tensor x, Tensor weight, Tensor output);
 

@@ -37,6 +37,9 @@ internal interface IForwardOps
 
     Tensor SwiGlu(Tensor gate, Tensor up);
 
+    /// <summary>(x + branch, rmsnorm(x + branch) * weight): a residual add fused with the norm after it; may overwrite x.</summary>
+    (Tensor Sum, Tensor Norm) ResidualRmsNorm(Tensor x, Tensor branch, Tensor weight, float eps, Slot slot);
+
     /// <summary>x + branch (the residual add); may overwrite x.</summary>
     Tensor Residual(Tensor x, Tensor branch);
 

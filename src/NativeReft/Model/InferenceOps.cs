@@ -53,6 +53,13 @@ internal sealed class InferenceOps(IBackend backend, LlamaConfig config) : IForw
         return gate;
     }
 
+    public (Tensor Sum, Tensor Norm) ResidualRmsNorm(Tensor x, Tensor branch, Tensor weight, float eps, Slot slot)
+    {
+        var y = Buffer(slot);
+        backend.AddRmsNorm(x, branch, weight, eps, x, y);
+        return (x, y);
+    }
+
     public Tensor Residual(Tensor x, Tensor branch)
     {
         backend.Add(x, branch, x);

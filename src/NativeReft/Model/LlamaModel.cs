@@ -233,10 +233,8 @@ public sealed class LlamaModel : IDisposable
             var attention = ops.Attention(q, k, v, shape, mask);
             var projected = ops.MatMul(attention, w.Wo, Slot.Projected);
             ops.Done(attention);
-            x = ops.Residual(x, projected);
+            (x, norm) = ops.ResidualRmsNorm(x, projected, w.FfnNorm, c.NormEps, Slot.Norm);
             ops.Done(projected);
-
-            norm = ops.RmsNorm(x, w.FfnNorm, c.NormEps, Slot.Norm);
             var gate = ops.MatMul(norm, w.WGate, Slot.Gate);
             var up = ops.MatMul(norm, w.WUp, Slot.Up);
             ops.Done(norm);

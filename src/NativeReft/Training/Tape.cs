@@ -84,13 +84,20 @@ public sealed class Tape : IForwardOps, IDisposable
     {
         var y = New(x.Shape.ToArray());
         backend.RmsNorm(x, weight, eps, y);
-        RecordIfTracked(y, [x], [x], dy =>
-        {
-            var dx = New(x.Shape.ToArray());
-            backend.RmsNormBackward(x, weight, eps, dy, dx);
-            Accumulate(x, dx);
-        });
+        RecordRmsNorm(x, weight, eps, y);
         return y;
+    }
+
+    /// <inheritdoc />
+    (Tensor Sum, Tensor Norm) IForwardOps.ResidualRmsNorm(Tensor x, Tensor branch, Tensor weight, float eps, Slot slot)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var sum = New(x.Shape.ToArray());
+        var norm = New(x.Shape.ToArray());
+        backend.AddRmsNorm(x, branch, weight, eps, sum, norm); // one pass; the backward is the two ops' backwards
+        RecordResidual(x, branch, sum);
+        RecordRmsNorm(sum, weight, eps, norm);
+        return (sum, norm);
     }
 
     /// <inheritdoc />
@@ -171,6 +178,19 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(x);
         var o = New(x.Shape.ToArray());
         backend.Add(x, branch, o);
+        RecordResidual(x, branch, o);
+        return o;
+    }
+
+    private void RecordRmsNorm(Tensor x, Tensor weight, float eps, Tensor y) =>
+        RecordIfTracked(y, [x], [x], dy =>
+        {
+            var dx = New(x.Shape.ToArray());
+            backend.RmsNormBackward(x, weight, eps, dy, dx);
+            Accumulate(x, dx);
+        });
+
+    private void RecordResidual(Tensor x, Tensor branch, Tensor o) =>
         RecordIfTracked(o, [x, branch], [], dO =>
         {
             if (Tracks(branch))
@@ -181,8 +201,6 @@ public sealed class Tape : IForwardOps, IDisposable
             }
             AccumulateIfTracked(x, dO);
         });
-        return o;
-    }
 
     /// <summary>The rows <paramref name="rows"/> of x (a gather).</summary>
     public Tensor Gather(Tensor x, int[] rows)

@@ -83,6 +83,28 @@ public abstract class RmsNormKernelSuite : KernelSuite<RmsNormKernels>
     }
 
     [TestCaseSource(nameof(Shapes))]
+    public void Add_fused_with_the_norm_out_of_place_matches_the_in_place_kernel_and_keeps_a(int rows, int columns)
+    {
+        var a = RandomBFloat16(rows * 7 + columns, (long)rows * columns, 4f);
+        var b = RandomBFloat16(rows * 3 + columns, (long)rows * columns);
+        var w = RandomBFloat16(columns + 5, columns, 0.25f, 1f);
+        using var ad = Device.Upload<BFloat16>(a);
+        using var bd = Device.Upload<BFloat16>(b);
+        using var wd = Device.Upload<BFloat16>(w);
+        using var sum = Device.Allocate<BFloat16>(a.Length);
+        using var output = Device.Allocate<BFloat16>(a.Length);
+        using var inPlace = Device.Upload<BFloat16>(a);
+        using var inPlaceOutput = Device.Allocate<BFloat16>(a.Length);
+        Kernels.AddForward(ad, bd, wd, Eps, rows, columns, sum, output, default, Stream);
+        Kernels.ResidualForward(inPlace, bd, wd, Eps, rows, columns, inPlaceOutput, default, Stream);
+        Stream.Synchronize();
+
+        Assert.That(ad.ToArray().Select(v => v.Bits), Is.EqualTo(a.Select(v => v.Bits)), "a is kept");
+        Assert.That(sum.ToArray().Select(v => v.Bits), Is.EqualTo(inPlace.ToArray().Select(v => v.Bits)), "sum");
+        Assert.That(output.ToArray().Select(v => v.Bits), Is.EqualTo(inPlaceOutput.ToArray().Select(v => v.Bits)), "norm, bit for bit");
+    }
+
+    [TestCaseSource(nameof(Shapes))]
     public void Backward_matches_the_cpu_backend(int rows, int columns)
     {
         var x = RandomBFloat16(rows * 3 + columns, (long)rows * columns, 2f);

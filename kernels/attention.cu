@@ -40,25 +40,9 @@ lanes, each lane keeping its dims' fp32 accumulators in its warp's shared slice.
 warps of a block are independent (no __syncthreads), and a warp-stride loop covers any number of rows.
 */
 #include "common.cuh"
-
-// The call's shape (AttentionShape) and the softmax scale; passed by value, laid out as the launcher's struct.
-struct AttentionDims {
-    int batch;
-    int query_length;
-    int key_length;
-    int key_stride;
-    int query_offset;
-    int heads;
-    int kv_heads;
-    int head_size;
-    float scale; // 1 / sqrt(head_size), computed on the host as the CPU backend computes it
-};
+#include "attention.cuh"
 
 #define ATTENTION_CHUNK WARP_SIZE
-
-__device__ __forceinline__ float negative_infinity() {
-    return __uint_as_float(0xff800000u);
-}
 
 // a (fp32, shared) . b (bf16, global), in order d = 0, 1, ...
 __device__ __forceinline__ float dot_row(const float* a, const bf16* b, int n) {

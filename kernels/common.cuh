@@ -27,6 +27,14 @@ __device__ __forceinline__ T* dynamic_shared() {
 }
 #endif
 
+// Unrolls the loop that follows (register arrays indexed by the loop variable must be unrolled to stay in
+// registers). Nothing on the emulator, where g++ would warn about the unknown pragma.
+#ifdef NATIVEREFT_EMULATOR
+#define UNROLL
+#else
+#define UNROLL _Pragma("unroll")
+#endif
+
 // bfloat16: the top 16 bits of an IEEE float. A struct, not an alias of u16, so that overloads and templates
 // can tell a bf16 from an integer.
 struct bf16 {

@@ -63,7 +63,7 @@ void syncthreads(const char* file, int line);
 
 // Warp collectives. kind: what to compute; value: this lane's payload; argument: source lane, delta or lane
 // mask; width: the shuffle's segment. Returns this lane's result.
-enum class WarpOp : int { Sync, ShuffleIndex, ShuffleXor, ShuffleDown, ShuffleUp, Ballot, Any, All };
+enum class WarpOp : int { Sync, ShuffleIndex, ShuffleXor, ShuffleDown, ShuffleUp, Ballot, Any, All, MmaBf16 };
 std::uint64_t warp_collective(unsigned mask, WarpOp op, std::uint64_t value, int argument, int width);
 
 template <typename T>
@@ -121,6 +121,26 @@ inline int __all_sync(unsigned mask, int predicate) {
     return (int)::emu::warp_collective(mask, ::emu::WarpOp::All, predicate != 0, 0, 32);
 }
 inline unsigned __activemask() { return 0xffffffffu; }
+
+// The tensor-core instruction kernels/mma.cuh wraps on a GPU (mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32,
+// d += a b): a collective of the whole warp. Each lane deposits the address of its fragments; the last lane to
+// arrive assembles A (16x16), B (16x8) and C from every lane's registers by the PTX ISA's fragment layout,
+// computes D in fp32 (each product is exact; the sum runs over k in order) and writes every lane's d.
+namespace emu {
+struct MmaFragments {
+    float* d;
+    const unsigned* a;
+    const unsigned* b;
+};
+} // namespace emu
+
+inline void mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]) {
+    ::emu::MmaFragments fragments{d, a, b};
+    std::uint64_t address = 0;
+    const ::emu::MmaFragments* pointer = &fragments;
+    std::memcpy(&address, &pointer, sizeof(pointer));
+    ::emu::warp_collective(0xffffffffu, ::emu::WarpOp::MmaBf16, address, 0, 32);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Memory ordering and atomics (relaxed, like CUDA's atomic* functions).

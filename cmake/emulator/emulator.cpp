@@ -623,6 +623,47 @@ void syncthreads(const char* file, int line) {
     current.thread_idx = lane.index;
 }
 
+// mma.m16n8k16 bf16 -> fp32 for one warp (see mma_bf16_16x8x16 in cuda_emulation.h): values[l] is the address of
+// lane l's MmaFragments. With g = l / 4 and t = l % 4, lane l holds
+//   a[0] = A[g][2t, 2t+1]  a[1] = A[g+8][2t, 2t+1]  a[2] = A[g][2t+8, 2t+9]  a[3] = A[g+8][2t+8, 2t+9]
+//   b[0] = B[2t, 2t+1][g]  b[1] = B[2t+8, 2t+9][g]
+//   d[0], d[1] = D[g][2t, 2t+1]  d[2], d[3] = D[g+8][2t, 2t+1]
+// (the lower element of a pair in the low 16 bits). Every lane's d is read (as C) before any is written.
+static void multiply_fragments(const std::uint64_t* values) {
+    float a[16][16], b[16][8], c[16][8];
+    auto bf16 = [](unsigned bits) { return __uint_as_float(bits << 16); };
+    MmaFragments lanes[32];
+    for (int l = 0; l < 32; l++) {
+        const MmaFragments* fragments = nullptr;
+        std::memcpy(&fragments, &values[l], sizeof(fragments));
+        lanes[l] = *fragments;
+        const int g = l / 4, t = l % 4;
+        for (int half = 0; half < 2; half++) {
+            const int column = 2 * t + half;
+            const int shift = 16 * half;
+            a[g][column] = bf16((lanes[l].a[0] >> shift) & 0xffffu);
+            a[g + 8][column] = bf16((lanes[l].a[1] >> shift) & 0xffffu);
+            a[g][column + 8] = bf16((lanes[l].a[2] >> shift) & 0xffffu);
+            a[g + 8][column + 8] = bf16((lanes[l].a[3] >> shift) & 0xffffu);
+            b[column][g] = bf16((lanes[l].b[0] >> shift) & 0xffffu);
+            b[column + 8][g] = bf16((lanes[l].b[1] >> shift) & 0xffffu);
+            c[g][column] = lanes[l].d[half];
+            c[g + 8][column] = lanes[l].d[2 + half];
+        }
+    }
+    for (int l = 0; l < 32; l++) {
+        const int g = l / 4, t = l % 4;
+        for (int i = 0; i < 4; i++) {
+            const int row = g + (i >= 2 ? 8 : 0), column = 2 * t + (i & 1);
+            float sum = 0.0f;
+            for (int k = 0; k < 16; k++) {
+                sum += a[row][k] * b[k][column];
+            }
+            lanes[l].d[i] = c[row][column] + sum;
+        }
+    }
+}
+
 std::uint64_t warp_collective(unsigned mask, WarpOp op, std::uint64_t value, int argument, int width) {
     Lane& lane = *worker.lane;
     Block& block = *lane.block;
@@ -645,6 +686,13 @@ std::uint64_t warp_collective(unsigned mask, WarpOp op, std::uint64_t value, int
     warp.arguments[id] = argument;
     warp.widths[id] = width;
     warp.arrived |= 1u << id;
+    if (op == WarpOp::MmaBf16 && (mask != 0xffffffffu || present != 0xffffffffu)) {
+        block.launch->fail(where(block) + ", thread " + format_dim(lane.index) + ": mma.sync needs all 32 lanes of a full warp");
+        abandon(lane);
+    }
+    if (warp.arrived == (mask & present) && op == WarpOp::MmaBf16) {
+        multiply_fragments(warp.values);
+    }
     if (warp.arrived == (mask & present)) {
         const unsigned arrived = warp.arrived;
         std::uint64_t vote = 0;

@@ -12,6 +12,13 @@ namespace NativeReft.Bench.Gpu;
 /// </summary>
 public class Perf_Attention : KernelBench
 {
+    /// <summary>
+    /// The direct kernels, or Auto: the tensor-core kernels where they apply (head size 64 or 128, sm_80+), so the
+    /// two rows of a shape compare them in one run.
+    /// </summary>
+    [Params(AttentionPath.Direct, AttentionPath.Auto)]
+    public AttentionPath Path { get; set; }
+
     private AttentionKernels kernels = null!;
     private DeviceBuffer<BFloat16> q = null!, k = null!, v = null!, output = null!, dOut = null!, dQ = null!, dK = null!, dV = null!;
     private DeviceBuffer<float> scratch = null!;
@@ -22,7 +29,7 @@ public class Perf_Attention : KernelBench
         var c = Config;
         int length = Math.Min(OnGpu ? 512 : 64, Tokens);
         shape = new AttentionShape(Tokens / length, length, length, length, 0, c.Heads, c.KvHeads, c.HeadSize);
-        kernels = new AttentionKernels(Device);
+        kernels = new AttentionKernels(Device, Path);
         long qn = (long)Tokens * c.QDim, kvn = (long)Tokens * c.KvDim;
         (q, k, v, dOut) = (RandomBFloat16(qn), RandomBFloat16(kvn), RandomBFloat16(kvn), RandomBFloat16(qn));
         (output, dQ, dK, dV) = (Own(Device.Allocate<BFloat16>(qn)), Own(Device.Allocate<BFloat16>(qn)), Own(Device.Allocate<BFloat16>(kvn)), Own(Device.Allocate<BFloat16>(kvn)));

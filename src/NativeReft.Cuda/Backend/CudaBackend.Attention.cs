@@ -8,7 +8,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Attention(Tensor q, Tensor k, Tensor v, Tensor output, AttentionShape shape, ReadOnlySpan<bool> keyMask)
     {
-        using var op = Op("attention");
+        using var op = Op(attention.ChoosesTensorCores(shape) ? "attention (tensor cores)" : "attention");
         using var mask = StageMask(keyMask, shape);
         attention.Forward(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(output).BFloat16, Stream);
     }
@@ -17,7 +17,7 @@ public sealed partial class CudaBackend
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor dOut, Tensor dQ, Tensor dK, Tensor dV,
         AttentionShape shape, ReadOnlySpan<bool> keyMask)
     {
-        using var op = Op("attention backward");
+        using var op = Op(attention.ChoosesTensorCores(shape) ? "attention backward (tensor cores)" : "attention backward");
         using var mask = StageMask(keyMask, shape);
         using var scratch = new DeviceBuffer<float>(Runtime, AttentionKernels.BackwardScratchLength(shape));
         attention.Backward(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(dOut).BFloat16,

@@ -129,6 +129,9 @@ internal static partial class Interop
         internal static partial CuResult cuFuncGetAttribute(out int value, CuFunctionAttribute attribute, nint function);
 
         [LibraryImport(Libraries.CudaDriver)]
+        internal static partial CuResult cuFuncSetAttribute(nint function, CuFunctionAttribute attribute, int value);
+
+        [LibraryImport(Libraries.CudaDriver)]
         internal static partial CuResult cuLaunchKernel(nint function,
             uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
             uint sharedMemoryBytes, nint stream, void** kernelParameters, void** extra);
@@ -246,6 +249,7 @@ internal static partial class Interop
         NumRegs = 4,
         PtxVersion = 5,
         BinaryVersion = 6,
+        MaxDynamicSharedSizeBytes = 8,
     }
 
     /// <summary>CUstreamCaptureMode (cuda.h).</summary>

@@ -4,16 +4,37 @@ using NativeReft.Tensors;
 
 namespace NativeReft.Cuda;
 
+/// <summary>Which attention kernels a launcher runs.</summary>
+public enum AttentionPath
+{
+    /// <summary>
+    /// Tensor cores where they apply (<see cref="AttentionKernels.TensorCoreProblem"/> says when they do not),
+    /// the direct kernels otherwise.
+    /// </summary>
+    Auto,
+
+    /// <summary>kernels/attention.cu only: any head size, any device, one warp per row.</summary>
+    Direct,
+
+    /// <summary>kernels/flash_attention.cu only; a call it cannot take throws, naming why.</summary>
+    TensorCore,
+}
+
 /// <summary>
-/// The launcher for kernels/attention.cu: causal GQA attention over bf16 rows with an optional key mask and a KV
-/// cache layout (<see cref="AttentionShape"/>), forward and backward, as CpuBackend&lt;T&gt;.Attention and
-/// AttentionBackward compute them. Direct kernels, one warp per output row, online softmax (any KeyLength).
+/// The launcher for kernels/attention.cu and kernels/flash_attention.cu: causal GQA attention over bf16 rows with an
+/// optional key mask and a KV cache layout (<see cref="AttentionShape"/>), forward and backward, as
+/// CpuBackend&lt;T&gt;.Attention and AttentionBackward compute them. Two implementations of the same contract: direct
+/// kernels (one warp per output row, online softmax, any head size and KeyLength) and FlashAttention-style tiles on
+/// tensor cores (sm_80+, head sizes 64 and 128, at least 16 queries); <see cref="AttentionPath"/> picks.
 /// Every method queues its launches on the stream given and returns (no synchronization); shapes are checked first.
 /// </summary>
 public sealed class AttentionKernels : IDisposable
 {
-    /// <summary>The kernel file.</summary>
+    /// <summary>The direct kernels' file.</summary>
     public const string FileName = "attention.cu";
+
+    /// <summary>The tensor-core kernels' file.</summary>
+    public const string TensorCoreFileName = "flash_attention.cu";
 
     /// <summary>
     /// The dynamic shared memory a block may use without opting in (48 KiB on every CUDA device). A warp's slice
@@ -31,20 +52,92 @@ public sealed class AttentionKernels : IDisposable
     private readonly KernelFunction forward;
     private readonly KernelFunction backwardQuery;
     private readonly KernelFunction backwardKeyValue;
+    private readonly FlashAttention? flash;
 
-    /// <summary>Loads (compiling or taking from the cache) the kernels on <paramref name="runtime"/>.</summary>
-    public AttentionKernels(IDeviceRuntime runtime)
+    /// <summary>
+    /// Loads (compiling or taking from the cache) the kernels on <paramref name="runtime"/>: the direct ones, and
+    /// the tensor-core ones unless <paramref name="path"/> is <see cref="AttentionPath.Direct"/>.
+    /// </summary>
+    public AttentionKernels(IDeviceRuntime runtime, AttentionPath path = AttentionPath.Auto)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         this.runtime = runtime;
+        Path = path;
         module = runtime.LoadModule(FileName);
         forward = module.GetFunction("attention_forward");
         backwardQuery = module.GetFunction("attention_backward_dq");
         backwardKeyValue = module.GetFunction("attention_backward_dkv");
+        if (path != AttentionPath.Direct && TensorCoresAvailable(runtime))
+        {
+            flash = new FlashAttention(runtime);
+        }
     }
 
-    /// <summary>The loaded module (its image carries ptxas's resource report).</summary>
+    /// <summary>The loaded module of the direct kernels (its image carries ptxas's resource report).</summary>
     public KernelModule Module => module;
+
+    /// <summary>How this launcher chooses between the two implementations.</summary>
+    public AttentionPath Path { get; }
+
+    /// <summary>Whether <paramref name="runtime"/> has the tensor-core instruction the flash kernels use (sm_80+).</summary>
+    public static bool TensorCoresAvailable(IDeviceRuntime runtime)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        return runtime.Properties.ComputeMajor >= 8;
+    }
+
+    /// <summary>
+    /// Why the tensor-core kernels cannot take a call of <paramref name="shape"/> on this launcher's device, or null
+    /// when they can: they need sm_80+, head size 64 or 128, at least 16 queries (a decode step runs the direct
+    /// kernel, which reads each key once per query row anyway), and at most 65535 (sequence, head) pairs.
+    /// </summary>
+    public string? TensorCoreProblem(AttentionShape shape)
+    {
+        shape.Validate();
+        if (!TensorCoresAvailable(runtime))
+        {
+            return $"{runtime.Properties.Name} is sm_{runtime.Properties.ComputeMajor}{runtime.Properties.ComputeMinor}; the tensor-core attention needs sm_80 or later";
+        }
+        if (shape.HeadSize is not (64 or 128))
+        {
+            return $"head size {shape.HeadSize}: the tensor-core attention is built for head sizes 64 and 128";
+        }
+        if (shape.QueryLength < FlashAttention.MinimumQueries)
+        {
+            return $"{shape.QueryLength} queries: the tensor-core attention takes {FlashAttention.MinimumQueries} or more";
+        }
+        if ((long)shape.Batch * shape.Heads > ushort.MaxValue)
+        {
+            return $"{shape.Batch} sequences x {shape.Heads} heads: over the {ushort.MaxValue} blocks of a grid's y dimension";
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Whether a call of <paramref name="shape"/> runs the tensor-core kernels (given 16-byte aligned tensors, as
+    /// every allocation is).
+    /// </summary>
+    public bool ChoosesTensorCores(AttentionShape shape) => Path != AttentionPath.Direct && TensorCoreProblem(shape) is null;
+
+    // The implementation of one call: tensor cores when the path allows and they apply (and every pointer is
+    // 16-byte aligned, as their 128-bit tile loads need), else the direct kernels.
+    private bool UseTensorCores(AttentionShape shape, params DevicePointer[] pointers)
+    {
+        if (Path == AttentionPath.Direct)
+        {
+            return false;
+        }
+        string? problem = TensorCoreProblem(shape);
+        if (problem is null && pointers.Any(p => p.Address % 16 != 0))
+        {
+            problem = "a tensor is not 16-byte aligned (a view that starts inside a row?)";
+        }
+        if (problem is not null && Path == AttentionPath.TensorCore)
+        {
+            throw new ArgumentException($"attention: the tensor-core path cannot take this call: {problem}");
+        }
+        return problem is null;
+    }
 
     /// <summary>
     /// The f32 scratch <see cref="Backward"/> needs: the softmax's log-sum-exp and D = sum_j p_j dP_j per query
@@ -80,6 +173,11 @@ public sealed class AttentionKernels : IDisposable
         {
             RequireLength(logSumExp.Length, (long)shape.Batch * shape.QueryLength * shape.Heads, "attention: logSumExp");
         }
+        if (UseTensorCores(shape, q.Pointer, k.Pointer, v.Pointer, output.Pointer))
+        {
+            flash!.Forward(shape, stream, output.Pointer, logSumExp.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dims);
+            return;
+        }
         var config = Config((long)shape.Batch * shape.QueryLength * shape.Heads, FloatsPerWarp(2 * shape.HeadSize + Chunk, "attention"));
         runtime.Launch(forward, config, stream, output.Pointer, logSumExp.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dims);
     }
@@ -102,6 +200,11 @@ public sealed class AttentionKernels : IDisposable
         RequireLength(dK.Length, k.Length, "attention backward: dK");
         RequireLength(dV.Length, v.Length, "attention backward: dV");
         RequireLength(scratch.Length, BackwardScratchLength(shape), "attention backward: scratch");
+        if (UseTensorCores(shape, q.Pointer, k.Pointer, v.Pointer, dOut.Pointer, dQ.Pointer, dK.Pointer, dV.Pointer))
+        {
+            flash!.Backward(shape, stream, dQ.Pointer, dK.Pointer, dV.Pointer, scratch.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
+            return;
+        }
         int hs = shape.HeadSize;
         var queryConfig = Config((long)shape.Batch * shape.QueryLength * shape.Heads, FloatsPerWarp(3 * hs + Chunk, "attention backward"));
         var keyConfig = Config((long)shape.Batch * shape.KeyStride * shape.KvHeads, FloatsPerWarp(4 * hs + 4 * Chunk, "attention backward"));
@@ -109,8 +212,12 @@ public sealed class AttentionKernels : IDisposable
         runtime.Launch(backwardKeyValue, keyConfig, stream, dK.Pointer, dV.Pointer, scratch.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
     }
 
-    /// <summary>Unloads the module.</summary>
-    public void Dispose() => module.Dispose();
+    /// <summary>Unloads the modules.</summary>
+    public void Dispose()
+    {
+        flash?.Dispose();
+        module.Dispose();
+    }
 
     // One warp per row, four warps (independent) per block, a warp-stride loop past the grid's cap.
     private static LaunchConfig Config(long rows, int floatsPerWarp)
@@ -156,9 +263,9 @@ public sealed class AttentionKernels : IDisposable
         }
     }
 
-    // The kernels' AttentionDims, field for field. The scale is computed as CpuBackend<float> computes it.
+    // The kernels' AttentionDims (kernels/attention.cuh), field for field. The scale is computed as CpuBackend<float> computes it.
     [StructLayout(LayoutKind.Sequential)]
-    private readonly struct Dims(AttentionShape shape, float scale)
+    internal readonly struct Dims(AttentionShape shape, float scale)
     {
         public readonly int Batch = shape.Batch;
         public readonly int QueryLength = shape.QueryLength;

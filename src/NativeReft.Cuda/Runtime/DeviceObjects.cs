@@ -100,6 +100,12 @@ public sealed class KernelFunction
     /// <summary>The runtime's handle (a CUfunction on a GPU).</summary>
     internal nint Handle { get; }
 
+    /// <summary>The dynamic shared memory every device lets a block use without opting in.</summary>
+    internal const int DefaultDynamicSharedBytes = 48 * 1024;
+
+    /// <summary>The dynamic shared memory a launch of this function may ask for without raising its attribute.</summary>
+    internal int DynamicSharedBytesAllowed { get; set; } = DefaultDynamicSharedBytes;
+
     /// <inheritdoc />
     public override string ToString() => $"{Name} ({Module.FileName})";
 }

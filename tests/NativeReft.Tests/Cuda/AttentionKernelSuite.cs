@@ -11,8 +11,9 @@ namespace NativeReft.Tests.Cuda;
 /// kernels/attention.cu against CpuBackend&lt;float&gt;'s Attention and AttentionBackward on the same bf16 inputs:
 /// MHA, GQA and MQA, batches with left and right key padding (fully masked query rows included), KV-cache calls
 /// (KeyStride &gt; KeyLength, QueryOffset &gt; 0, one-token decode), head sizes 8, 14, 64, 128 and a 257-key sequence;
-/// one suite, made concrete per runtime (AttentionKernelGpuTests, AttentionKernelEmulatorTests, and the checked
-/// emulator).
+/// the direct kernels (attention.cu) and the tensor-core kernels (flash_attention.cu: head sizes 64 and 128, tails
+/// of the 64-row tiles, caches longer than a tile); one suite, made concrete per runtime (AttentionKernelGpuTests,
+/// AttentionKernelEmulatorTests, and the checked emulator).
 /// </summary>
 public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
 {
@@ -29,13 +30,31 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
     // products in another order (error ~ sqrt(hs) ulps of |score| <= 10).
     private static readonly Tolerance LogSumExp = new(2e-6, 1e-6);
 
+    // The tensor-core path rounds p (forward) and dS (backward) to bf16 before multiplying, as FlashAttention does
+    // (and as HF's bf16 attention does, whose softmax output is bf16): each term of out_i = sum_j p_ij v_j moves by
+    // up to 2^-9 p_ij |v_j|, so out by up to 2^-9 max|v| = 2e-3 (|v| <= 1, sum_j p_ij = 1), whatever its value (a
+    // cancelling sum can be small): atol 2e-3. dq = scale sum_j dS_ij k_j and dk = scale sum_i dS_ij q_i likewise,
+    // with |dS| small and scale <= 1/8: atol 4e-3. dv_j = sum_(h,i) p_ij dO_i sums over every query of the group
+    // that sees key j, so its weight sum p_ij grows with the sequence (about group * ln(Tq) for the first keys):
+    // atol 2^-9 times the case's largest such weight (|dO| <= 1), the worst case of the rounding. The relative part
+    // stays the final bf16 rounding's.
+    private static readonly Tolerance TensorCoreOutput = new(2e-3, 1.0 / 256);
+    private static readonly Tolerance TensorCoreGradient = new(4e-3, 1.0 / 256);
+
+    // The scores are fp32 sums of exact bf16 products in the tensor core's order (and, on a GPU, its accumulation).
+    private static readonly Tolerance TensorCoreLogSumExp = new(2e-5, 2e-6);
+
     private static readonly BFloat16 NaN = BFloat16.FromFloat(float.NaN);
+
+    private AttentionKernels? tensorCoreKernels;
 
     // Key masks: per sequence, how many keys of [0, KeyLength) are masked at the start (left padding) and at the
     // end (right padding). null: no mask.
     private static readonly (int Left, int Right)[]? NoMask = null;
 
-    private static IEnumerable<TestCaseData> Cases()
+    private static IEnumerable<TestCaseData> Cases() => DirectCases().Concat(TensorCoreCases());
+
+    private static IEnumerable<TestCaseData> DirectCases()
     {
         // MHA, one tiny sequence, no mask.
         yield return Case("mha hs8", new AttentionShape(1, 7, 7, 7, 0, 2, 2, 8), NoMask);
@@ -54,14 +73,52 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
         yield return Case("long gqa hs64", new AttentionShape(1, 257, 257, 257, 0, 2, 1, 64), [(40, 0)]);
     }
 
-    private static TestCaseData Case(string name, AttentionShape shape, (int Left, int Right)[]? padding) =>
-        new TestCaseData(shape, padding).SetArgDisplayNames(name);
+    private static IEnumerable<TestCaseData> TensorCoreCases()
+    {
+        const AttentionPath tc = AttentionPath.TensorCore;
+        // Exactly one 64-row tile of queries and keys, no mask.
+        yield return Case("tc mha hs64 one tile", new AttentionShape(2, 64, 64, 64, 0, 2, 2, 64), NoMask, tc);
+        // Head size 128, 40 queries (a partial tile: warps 3 and 4 have no rows), right padding.
+        yield return Case("tc mha hs128 padded", new AttentionShape(2, 40, 40, 40, 0, 2, 2, 128), [(0, 9), (0, 0)], tc);
+        // GQA 4:1, 100 queries (a full and a partial tile), no mask.
+        yield return Case("tc gqa hs128 tails", new AttentionShape(1, 100, 100, 100, 0, 8, 2, 128), NoMask, tc);
+        // 257 queries and keys (five tiles), the first 40 keys masked: queries 0..39 see nothing.
+        yield return Case("tc long gqa hs64", new AttentionShape(1, 257, 257, 257, 0, 2, 1, 64), [(40, 0)], tc);
+        // KV cache prefill: 20 queries at positions 30..49 over 50 keys of a 72-row cache (two key blocks, NaN past
+        // key 49), GQA, padding on both sides.
+        yield return Case("tc cache prefill gqa hs64", new AttentionShape(2, 20, 50, 72, 30, 4, 2, 64), [(3, 0), (0, 5)], tc);
+        // MQA, 33 keys in a 40-row cache.
+        yield return Case("tc mqa hs64 cache", new AttentionShape(1, 33, 33, 40, 0, 4, 1, 64), NoMask, tc);
+    }
 
-    private protected override AttentionKernels CreateKernels(IDeviceRuntime device) => new(device);
+    private static TestCaseData Case(string name, AttentionShape shape, (int Left, int Right)[]? padding,
+        AttentionPath path = AttentionPath.Direct) =>
+        new TestCaseData(path, shape, padding).SetArgDisplayNames(name);
+
+    private protected override AttentionKernels CreateKernels(IDeviceRuntime device) => new(device, AttentionPath.Direct);
+
+    [OneTimeTearDown]
+    public void UnloadTensorCoreKernels() => tensorCoreKernels?.Dispose();
+
+    // The launcher for a path: the fixture's (direct only), or one that runs the tensor-core kernels or throws.
+    private AttentionKernels KernelsFor(AttentionPath path)
+    {
+        if (path == AttentionPath.Direct)
+        {
+            return Kernels;
+        }
+        if (!AttentionKernels.TensorCoresAvailable(Device))
+        {
+            Assert.Ignore($"{Device.Properties.Name} is {Device.Properties.Architecture}: the tensor-core attention needs sm_80 or later");
+        }
+        return tensorCoreKernels ??= new AttentionKernels(Device, AttentionPath.TensorCore);
+    }
 
     [TestCaseSource(nameof(Cases))]
-    public void Forward_matches_the_cpu_backend(AttentionShape shape, (int Left, int Right)[]? padding)
+    public void Forward_matches_the_cpu_backend(AttentionPath path, AttentionShape shape, (int Left, int Right)[]? padding)
     {
+        var kernels = KernelsFor(path);
+        bool tensorCores = path == AttentionPath.TensorCore;
         var inputs = new Inputs(shape, padding);
         using var qd = Device.Upload<BFloat16>(inputs.Q);
         using var kd = Device.Upload<BFloat16>(inputs.K);
@@ -70,14 +127,14 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
         using var output = Device.Allocate<BFloat16>(inputs.Q.Length);
         using var lse = Device.Allocate<float>((long)shape.Batch * shape.QueryLength * shape.Heads);
         Poison(output);
-        Kernels.Forward(qd, kd, vd, maskd?.View ?? default, shape, output, lse, Stream);
+        kernels.Forward(qd, kd, vd, maskd?.View ?? default, shape, output, lse, Stream);
         Stream.Synchronize();
 
         var got = Floats(output);
-        Output.AssertClose(got, inputs.CpuForward(), "attention out");
+        (tensorCores ? TensorCoreOutput : Output).AssertClose(got, inputs.CpuForward(), "attention out");
         var (gotLse, expectedLse) = (lse.ToArray(), inputs.ReferenceLogSumExp());
         Assert.That(gotLse.Select(float.IsNegativeInfinity), Is.EqualTo(expectedLse.Select(double.IsNegativeInfinity)), "lse = -inf exactly where a query sees no key");
-        LogSumExp.AssertClose(gotLse.Where(float.IsFinite).ToArray(), expectedLse.Where(double.IsFinite).ToArray(), "attention lse");
+        (tensorCores ? TensorCoreLogSumExp : LogSumExp).AssertClose(gotLse.Where(float.IsFinite).ToArray(), expectedLse.Where(double.IsFinite).ToArray(), "attention lse");
         foreach (var (b, i) in inputs.BlindQueries())
         {
             Assert.That(inputs.QueryRow(got, b, i), Is.All.EqualTo(0f), $"sequence {b} query {i} sees no key: zeros");
@@ -85,14 +142,16 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
 
         // Without the optional log-sum-exp, the same output.
         using var output2 = Device.Allocate<BFloat16>(inputs.Q.Length);
-        Kernels.Forward(qd, kd, vd, maskd?.View ?? default, shape, output2, Stream);
+        kernels.Forward(qd, kd, vd, maskd?.View ?? default, shape, output2, Stream);
         Stream.Synchronize();
         Assert.That(output2.ToArray().Select(x => x.Bits), Is.EqualTo(output.ToArray().Select(x => x.Bits)));
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Backward_matches_the_cpu_backend_and_is_deterministic(AttentionShape shape, (int Left, int Right)[]? padding)
+    public void Backward_matches_the_cpu_backend_and_is_deterministic(AttentionPath path, AttentionShape shape, (int Left, int Right)[]? padding)
     {
+        var kernels = KernelsFor(path);
+        var gradient = path == AttentionPath.TensorCore ? TensorCoreGradient : Gradient;
         var inputs = new Inputs(shape, padding);
         using var qd = Device.Upload<BFloat16>(inputs.Q);
         using var kd = Device.Upload<BFloat16>(inputs.K);
@@ -106,14 +165,15 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
         Poison(dQ);
         Poison(dK);
         Poison(dV);
-        Kernels.Backward(qd, kd, vd, maskd?.View ?? default, shape, dOutd, dQ, dK, dV, scratch, Stream);
+        kernels.Backward(qd, kd, vd, maskd?.View ?? default, shape, dOutd, dQ, dK, dV, scratch, Stream);
         Stream.Synchronize();
 
         var (expectedQ, expectedK, expectedV) = inputs.CpuBackward();
         var gotQ = Floats(dQ);
-        Gradient.AssertClose(gotQ, expectedQ, "attention dQ");
-        Gradient.AssertClose(Floats(dK), expectedK, "attention dK");
-        Gradient.AssertClose(Floats(dV), expectedV, "attention dV");
+        gradient.AssertClose(gotQ, expectedQ, "attention dQ");
+        gradient.AssertClose(Floats(dK), expectedK, "attention dK");
+        var valueGradient = path == AttentionPath.TensorCore ? new Tolerance(Math.Max(4e-3, inputs.MaxKeyProbabilityMass() / 512), 1.0 / 256) : Gradient;
+        valueGradient.AssertClose(Floats(dV), expectedV, "attention dV");
         foreach (var (b, i) in inputs.BlindQueries())
         {
             Assert.That(inputs.QueryRow(gotQ, b, i), Is.All.EqualTo(0f), $"sequence {b} query {i} sees no key: zero dQ");
@@ -124,7 +184,7 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
         Poison(dQ);
         Poison(dK);
         Poison(dV);
-        Kernels.Backward(qd, kd, vd, maskd?.View ?? default, shape, dOutd, dQ, dK, dV, scratch, Stream);
+        kernels.Backward(qd, kd, vd, maskd?.View ?? default, shape, dOutd, dQ, dK, dV, scratch, Stream);
         Stream.Synchronize();
         Assert.That(dQ.ToArray().Select(x => x.Bits), Is.EqualTo(first.Item1.Select(x => x.Bits)), "dQ, second run");
         Assert.That(dK.ToArray().Select(x => x.Bits), Is.EqualTo(first.Item2.Select(x => x.Bits)), "dK, second run");
@@ -160,6 +220,38 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
         using var wq = Device.Allocate<BFloat16>(8192);
         var error = Assert.Throws<ArgumentException>(() => Kernels.Forward(wq, wq, wq, default, wide, wq, Stream));
         Assert.That(error!.Message, Does.Contain(AttentionKernels.SharedMemoryLimitBytes.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    [Test]
+    public void Auto_runs_the_tensor_cores_where_they_apply_and_the_direct_kernels_elsewhere()
+    {
+        var tensorCores = KernelsFor(AttentionPath.TensorCore);
+        using var auto = new AttentionKernels(Device);
+        var prefill = new AttentionShape(1, 40, 40, 40, 0, 2, 1, 64);
+        var decode = new AttentionShape(1, 1, 40, 40, 39, 2, 1, 64);
+        Assert.That(auto.TensorCoreProblem(prefill), Is.Null);
+        Assert.That(auto.TensorCoreProblem(decode), Does.Contain("1 queries"));
+        Assert.That(auto.TensorCoreProblem(prefill with { HeadSize = 8 }), Does.Contain("head size 8"));
+
+        // Auto gives the tensor-core kernels' bits on the prefill, the direct kernel's on the decode step.
+        Assert.That(ForwardBits(auto, prefill), Is.EqualTo(ForwardBits(tensorCores, prefill)), "prefill: tensor cores");
+        Assert.That(ForwardBits(auto, decode), Is.EqualTo(ForwardBits(Kernels, decode)), "decode: direct");
+
+        // Forced on a call it cannot take: an error that says why.
+        var error = Assert.Throws<ArgumentException>(() => ForwardBits(tensorCores, decode));
+        Assert.That(error!.Message, Does.Contain("tensor-core path").And.Contain("1 queries"));
+    }
+
+    private ushort[] ForwardBits(AttentionKernels kernels, AttentionShape shape)
+    {
+        var inputs = new Inputs(shape, NoMask);
+        using var qd = Device.Upload<BFloat16>(inputs.Q);
+        using var kd = Device.Upload<BFloat16>(inputs.K);
+        using var vd = Device.Upload<BFloat16>(inputs.V);
+        using var output = Device.Allocate<BFloat16>(inputs.Q.Length);
+        kernels.Forward(qd, kd, vd, default, shape, output, Stream);
+        Stream.Synchronize();
+        return output.ToArray().Select(x => x.Bits).ToArray();
     }
 
     // Every element the kernel must write starts as NaN (bf16 0xffff).
@@ -261,16 +353,53 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
         /// <summary>log sum_j exp(scale q.k_j) over the visible keys, in float64; -inf where none.</summary>
         public double[] ReferenceLogSumExp()
         {
+            var lse = new double[shape.Batch * shape.QueryLength * shape.Heads];
+            ForEachQuery((b, i, h, scores) => lse[(b * shape.QueryLength + i) * shape.Heads + h] = LogSumExp(scores));
+            return lse;
+        }
+
+        /// <summary>
+        /// The largest sum of softmax probabilities any one key gets, over the query heads of its group and the
+        /// queries that see it (float64): the weight of dV_j = sum p_ij dO_i, which bounds how far rounding each p
+        /// to bf16 can move it.
+        /// </summary>
+        public double MaxKeyProbabilityMass()
+        {
+            var mass = new double[shape.Batch * shape.KeyStride * shape.KvHeads];
+            int group = shape.Heads / shape.KvHeads;
+            ForEachQuery((b, i, h, scores) =>
+            {
+                double lse = LogSumExp(scores);
+                foreach (var (j, score) in scores)
+                {
+                    mass[(b * shape.KeyStride + j) * shape.KvHeads + h / group] += Math.Exp(score - lse);
+                }
+            });
+            return mass.Max();
+        }
+
+        private static double LogSumExp(List<(int Key, double Score)> scores)
+        {
+            if (scores.Count == 0)
+            {
+                return double.NegativeInfinity;
+            }
+            double max = scores.Max(s => s.Score);
+            return max + Math.Log(scores.Sum(s => Math.Exp(s.Score - max)));
+        }
+
+        // Calls visit(b, i, h, the (key, scaled score) pairs query i of sequence b sees at head h), in float64.
+        private void ForEachQuery(Action<int, int, int, List<(int Key, double Score)>> visit)
+        {
             int hs = shape.HeadSize, group = shape.Heads / shape.KvHeads;
             double scale = 1 / Math.Sqrt(hs);
-            var lse = new double[shape.Batch * shape.QueryLength * shape.Heads];
             for (int b = 0; b < shape.Batch; b++)
             {
                 for (int i = 0; i < shape.QueryLength; i++)
                 {
                     for (int h = 0; h < shape.Heads; h++)
                     {
-                        var scores = new List<double>();
+                        var scores = new List<(int Key, double Score)>();
                         for (int j = 0; j <= shape.QueryOffset + i; j++)
                         {
                             if (!Visible(b, j))
@@ -283,16 +412,12 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
                                 dot += (double)Q[((b * shape.QueryLength + i) * shape.Heads + h) * hs + d].ToFloat()
                                     * K[((b * shape.KeyStride + j) * shape.KvHeads + h / group) * hs + d].ToFloat();
                             }
-                            scores.Add(dot * scale);
+                            scores.Add((j, dot * scale));
                         }
-                        double max = scores.Count == 0 ? double.NegativeInfinity : scores.Max();
-                        lse[(b * shape.QueryLength + i) * shape.Heads + h] = scores.Count == 0
-                            ? double.NegativeInfinity
-                            : max + Math.Log(scores.Sum(s => Math.Exp(s - max)));
+                        visit(b, i, h, scores);
                     }
                 }
             }
-            return lse;
         }
 
         private (Tensor Q, Tensor K, Tensor V) Upload(CpuBackend<float> cpu)

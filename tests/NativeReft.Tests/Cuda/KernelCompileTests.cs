@@ -105,7 +105,8 @@ public sealed partial class KernelCompileTests
     private static string[] KernelNames(string source) =>
         KernelDeclaration().Matches(source).Select(m => m.Groups[1].Value).ToArray();
 
-    [GeneratedRegex(@"extern\s+""C""\s+__global__\s+void\s+(\w+)\s*\(")]
+    // As cmake/CMakeLists.txt finds them for the emulator's kernel tables (launch bounds allowed before void).
+    [GeneratedRegex(@"extern\s+""C""\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+(\w+)\s*\(")]
     private static partial Regex KernelDeclaration();
 
     [GeneratedRegex(@"#include\s+[""<]([^"">]+)["">]")]

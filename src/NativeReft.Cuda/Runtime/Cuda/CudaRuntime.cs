@@ -342,6 +342,10 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         ArgumentNullException.ThrowIfNull(function);
         ArgumentNullException.ThrowIfNull(stream);
         MakeCurrent();
+        if (config.SharedMemoryBytes > function.DynamicSharedBytesAllowed)
+        {
+            AllowDynamicShared(function, config.SharedMemoryBytes);
+        }
         var (grid, block) = (config.Grid, config.Block);
         var status = cuLaunchKernel(function.Handle, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z,
             (uint)config.SharedMemoryBytes, StreamOf(stream), arguments, null);
@@ -349,6 +353,21 @@ public sealed unsafe class CudaRuntime : IDeviceRuntime
         {
             throw Error(status, $"cuLaunchKernel({function.Name}, grid ({grid.X}, {grid.Y}, {grid.Z}), block ({block.X}, {block.Y}, {block.Z}), {config.SharedMemoryBytes} B shared)");
         }
+    }
+
+    // A block may use 48 KiB of dynamic shared memory; more (up to the device's opt-in limit) needs the function's
+    // attribute raised first, once per function and size.
+    private void AllowDynamicShared(KernelFunction function, int bytes)
+    {
+        if (bytes > Properties.MaxSharedMemoryPerBlockOptIn)
+        {
+            throw new ArgumentException($"{function.Name}: a block asks for {bytes} B of shared memory; {Properties.Name} allows at most {Properties.MaxSharedMemoryPerBlockOptIn} B per block");
+        }
+        if (bytes > KernelFunction.DefaultDynamicSharedBytes)
+        {
+            Check(cuFuncSetAttribute(function.Handle, Interop.CuFunctionAttribute.MaxDynamicSharedSizeBytes, bytes));
+        }
+        function.DynamicSharedBytesAllowed = bytes;
     }
 
     /// <inheritdoc />

@@ -5,7 +5,8 @@
 #   1. train        nativereft bench train at the Llama-2-7B shape, seq 512 (tokens/s, op breakdown, peak
 #                   memory, MFU), and the PyTorch peers on the same workload in the same run (bench/peers/run.sh:
 #                   HF + PEFT LoRA r=8, HF + hook LoReFT), with NativeReft/peer ratios
-#   2. kernels      the BenchmarkDotNet kernel suite (scripts/gpu-kernel-bench.sh) against the device-to-device
+#   2. attention    the same bench train with --attention direct: the tensor-core attention's end-to-end gain
+#   3. kernels      the BenchmarkDotNet kernel suite (scripts/gpu-kernel-bench.sh) against the device-to-device
 #                   copy bandwidth, when the bundle has it
 #
 # Options through the environment: BENCH_SHAPE (llama2-7b), BENCH_SEQ (512), BENCH_BATCH (8), BENCH_STEPS (10).
@@ -26,6 +27,13 @@ NATIVEREFT_BUNDLE="$bundle" bash "$repo/bench/peers/run.sh" --shape "$shape" --s
 train_rc=${PIPESTATUS[0]}
 train_s=$((SECONDS - start))
 
+echo "== attention: the same step with the direct attention kernels (the default takes the tensor cores)"
+start=$SECONDS
+"$bundle/nativereft" bench train --shape "$shape" --seq "$seq" --batch "$batch" --steps 3 --warmup 1 --device cuda \
+  --attention direct > "$logs/train-direct-attention.log" 2>&1
+direct_rc=$?
+direct_s=$((SECONDS - start))
+
 kernels_rc=skipped
 if [[ -f $bundle/gpu-kernel-bench.sh ]]; then
   echo "== kernels: the BenchmarkDotNet suite"
@@ -44,6 +52,9 @@ fi
   grep -E '^(step |MFU|peak )' "$native" 2>/dev/null | head -n 3
   sed -n '/^device time by op/,$p' "$native" 2>/dev/null | grep -v '^{' | head -n 12
   sed -n '/^== peers:/,$p' "$logs/train-peers.log"
+  echo "direct attention: exit $direct_rc in ${direct_s} s (train-direct-attention.log)"
+  grep -E '^(step |MFU)' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2
+  grep -E '^  attention' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2
   echo "kernel suite: exit $kernels_rc${kernels_s:+ in ${kernels_s} s} (kernel-bench.log)"
 } | tee "$logs/bench-summary.txt"
 [[ $train_rc == 0 && ( $kernels_rc == 0 || $kernels_rc == skipped ) ]]

@@ -32,10 +32,15 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Also print the result as one JSON line, last." };
         var device = new Option<string>("--device") { Description = $"Where to run: {ComputeDevices.Names} (default: cuda when a GPU is usable, else cpu).", DefaultValueFactory = _ => "auto" };
         var threads = new Option<int>("--threads") { Description = "CPU threads for --device cpu (default: all cores).", DefaultValueFactory = _ => 0 };
+        var attention = new Option<string>("--attention")
+        {
+            Description = "Attention kernels on cuda|emu: auto (tensor cores for head size 64 or 128 on sm_80+), direct, tensor-core.",
+            DefaultValueFactory = _ => "auto",
+        };
 
         var train = new Command("train", "Time training steps of a model shape with random weights: tokens/s, op breakdown, peak memory, MFU.")
         {
-            shape, seq, batch, type, rank, layers, positions, steps, warmup, peak, json, device, threads,
+            shape, seq, batch, type, rank, layers, positions, steps, warmup, peak, json, device, threads, attention,
         };
         train.SetAction(parse =>
         {
@@ -49,8 +54,22 @@ internal static class BenchCommand
             {
                 throw new InputException("--batch and --steps must be at least 1, --warmup at least 0");
             }
+            var attentionPath = ParseAttention(parse.GetValue(attention)!);
             using var backend = ComputeDevices.Open(ComputeDevices.Parse(parse.GetValue(device)!), parse.GetValue(threads));
             var gpu = backend as CudaBackend;
+            if (gpu is not null)
+            {
+                var attentionShape = new AttentionShape(sequences, length, length, length, 0, config.Heads, config.KvHeads, config.HeadSize);
+                if (attentionPath == AttentionPath.TensorCore && gpu.TensorCoreAttentionProblem(attentionShape) is { } problem)
+                {
+                    throw new InputException($"--attention tensor-core: {problem}; use --attention auto or direct");
+                }
+                gpu.AttentionPath = attentionPath;
+            }
+            else if (attentionPath != AttentionPath.Auto)
+            {
+                throw new InputException("--attention picks the CUDA backend's kernels: use it with --device cuda or emu");
+            }
             long weightBytes = ModelShapes.ParameterCount(config) * (backend.DType == Tensors.DType.BF16 ? 2 : 4);
             long available = gpu is { Runtime: CudaRuntime } ? gpu.Runtime.GetMemoryInfo().TotalBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
             if (weightBytes > available * 0.8)
@@ -160,6 +179,14 @@ internal static class BenchCommand
     }
 
     // Dense bf16 tensor-core peaks from NVIDIA's datasheets (without sparsity).
+    private static AttentionPath ParseAttention(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => AttentionPath.Auto,
+        "direct" => AttentionPath.Direct,
+        "tensor-core" or "tensorcore" => AttentionPath.TensorCore,
+        _ => throw new InputException($"unknown --attention '{text}': use auto, direct or tensor-core"),
+    };
+
     private static double KnownPeakTflops(CudaBackend? gpu)
     {
         string name = gpu?.Runtime.Properties.Name ?? "";

@@ -63,6 +63,22 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>The device the backend runs on.</summary>
     public IDeviceRuntime Runtime { get; }
 
+    /// <summary>
+    /// Which attention kernels run: <see cref="AttentionPath.Auto"/> (default) takes the tensor-core kernels where
+    /// they apply (sm_80+, head size 64 or 128, prefill and training) and the direct ones elsewhere.
+    /// </summary>
+    public AttentionPath AttentionPath
+    {
+        get => attention.Path;
+        set => attention.Path = value;
+    }
+
+    /// <summary>
+    /// Why the tensor-core attention cannot take a call of <paramref name="shape"/> on this device, or null when
+    /// <see cref="AttentionPath.Auto"/> runs it there.
+    /// </summary>
+    public string? TensorCoreAttentionProblem(AttentionShape shape) => attention.TensorCoreProblem(shape);
+
     /// <summary>When set, every op records its device time there (a step-time breakdown); null (off) by default.</summary>
     public OpProfiler? Profiler { get; set; }
 

@@ -52,11 +52,11 @@ public sealed class AttentionKernels : IDisposable
     private readonly KernelFunction forward;
     private readonly KernelFunction backwardQuery;
     private readonly KernelFunction backwardKeyValue;
-    private readonly FlashAttention? flash;
+    private FlashAttention? flash;
 
     /// <summary>
-    /// Loads (compiling or taking from the cache) the kernels on <paramref name="runtime"/>: the direct ones, and
-    /// the tensor-core ones unless <paramref name="path"/> is <see cref="AttentionPath.Direct"/>.
+    /// Loads (compiling or taking from the cache) the direct kernels on <paramref name="runtime"/>; the tensor-core
+    /// ones load on the first call that runs them.
     /// </summary>
     public AttentionKernels(IDeviceRuntime runtime, AttentionPath path = AttentionPath.Auto)
     {
@@ -67,17 +67,13 @@ public sealed class AttentionKernels : IDisposable
         forward = module.GetFunction("attention_forward");
         backwardQuery = module.GetFunction("attention_backward_dq");
         backwardKeyValue = module.GetFunction("attention_backward_dkv");
-        if (path != AttentionPath.Direct && TensorCoresAvailable(runtime))
-        {
-            flash = new FlashAttention(runtime);
-        }
     }
 
     /// <summary>The loaded module of the direct kernels (its image carries ptxas's resource report).</summary>
     public KernelModule Module => module;
 
-    /// <summary>How this launcher chooses between the two implementations.</summary>
-    public AttentionPath Path { get; }
+    /// <summary>How this launcher chooses between the two implementations (for the calls queued from now on).</summary>
+    public AttentionPath Path { get; set; }
 
     /// <summary>Whether <paramref name="runtime"/> has the tensor-core instruction the flash kernels use (sm_80+).</summary>
     public static bool TensorCoresAvailable(IDeviceRuntime runtime)
@@ -135,6 +131,10 @@ public sealed class AttentionKernels : IDisposable
         if (problem is not null && Path == AttentionPath.TensorCore)
         {
             throw new ArgumentException($"attention: the tensor-core path cannot take this call: {problem}");
+        }
+        if (problem is null)
+        {
+            flash ??= new FlashAttention(runtime);
         }
         return problem is null;
     }

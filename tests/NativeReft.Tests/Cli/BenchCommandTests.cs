@@ -26,6 +26,17 @@ public sealed class BenchCommandTests
         }
     }
 
+    [TestCase("tensor-core", "emu", "--attention tensor-core: head size 8")]
+    [TestCase("direct", "cpu", "--attention picks the CUDA backend's kernels")]
+    [TestCase("fastest", "emu", "unknown --attention 'fastest'")]
+    public void Attention_kernels_that_cannot_run_are_refused_before_timing(string attention, string device, string message)
+    {
+        var (code, _, error) = CliRunner.Run("bench", "train", "--shape", "stories260K", "--seq", "32", "--batch", "1",
+            "--steps", "1", "--attention", attention, "--device", device);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain(message));
+    }
+
     [Test]
     public void An_unknown_shape_lists_the_known_ones()
     {

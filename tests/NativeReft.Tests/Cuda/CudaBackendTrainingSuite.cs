@@ -93,6 +93,63 @@ public abstract class CudaBackendTrainingSuite
         }
     }
 
+    // A model with head size 64 (stories260K's is 8), so that the step's attention runs on the tensor-core kernels
+    // (flash_attention.cu) under AttentionPath.Auto; 48 tokens per sequence: a partial 64-row tile.
+    private static readonly LlamaConfig HeadSize64 = new()
+    {
+        Dim = 128, HiddenDim = 256, Layers = 2, Heads = 2, KvHeads = 1, VocabSize = 256, MaxSeqLen = 64,
+    };
+
+    [TestCase(AttentionPath.Auto)]
+    [TestCase(AttentionPath.Direct)]
+    public void One_training_step_at_head_size_64_matches_the_cpu_backend(AttentionPath path)
+    {
+        using var cpu = new CpuBackend<float>();
+        using var device = new CudaBackend(Device) { AttentionPath = path };
+        var batch = SyntheticBatch.Create(3, 48, HeadSize64.VocabSize);
+        var shape = new AttentionShape(3, 48, 48, 48, 0, HeadSize64.Heads, HeadSize64.KvHeads, HeadSize64.HeadSize);
+        if (path == AttentionPath.Auto && device.TensorCoreAttentionProblem(shape) is { } problem)
+        {
+            Assert.Ignore(problem);
+        }
+        var weights = RandomBFloat16Weights(HeadSize64, seed: 5);
+        using var cpuModel = LlamaModel.FromWeights(HeadSize64, weights, cpu);
+        using var deviceModel = LlamaModel.FromWeights(HeadSize64, weights, device);
+        var config = LoReft with { Layers = [0, 1], Positions = new PositionSpec(3, 2) };
+        using var cpuSet = InterventionSet.Create(config, cpuModel, seed: 7);
+        using var deviceSet = InterventionSet.Create(config, deviceModel, seed: 7);
+        CopyParameters(cpuSet, deviceSet);
+        double scale = 1.0 / batch.Targets.Length;
+
+        cpuSet.ZeroGradients();
+        deviceSet.ZeroGradients();
+        double expectedLoss = ReftObjective.ForwardBackward(cpuModel, cpuSet, batch, scale);
+        double loss = ReftObjective.ForwardBackward(deviceModel, deviceSet, batch, scale);
+
+        Assert.That(loss, Is.EqualTo(expectedLoss).Within(0.5).Percent, "summed loss");
+        foreach (var (c, d) in cpuSet.Interventions.SelectMany(i => i.Slots()).Zip(deviceSet.Interventions.SelectMany(i => i.Slots())))
+        {
+            var expected = Download(cpu, c.Gradient);
+            var actual = Download(device, d.Gradient);
+            Assert.That(expected, Has.Some.Not.EqualTo(0f), $"{c.Name} receives a gradient");
+            Assert.That(RelativeError(actual, expected), Is.LessThan(0.1), $"{c.Name} gradient, norm-relative");
+        }
+    }
+
+    // Uniform in +-1/sqrt(fan-in), rounded to bf16 (what the device stores), norms 1.
+    private static Dictionary<string, float[]> RandomBFloat16Weights(LlamaConfig config, int seed)
+    {
+        var random = new Random(seed);
+        return WeightNames.Expected(config).ToDictionary(w => w.Name, w =>
+        {
+            int length = w.Shape.Aggregate(1, (a, b) => a * b);
+            float bound = 1 / MathF.Sqrt(w.Shape[^1]);
+            return w.Shape.Length == 1
+                ? Enumerable.Repeat(1f, length).ToArray()
+                : Enumerable.Range(0, length).Select(_ => Tensors.BFloat16.FromFloat((float)(random.NextDouble() * 2 - 1) * bound).ToFloat()).ToArray();
+        });
+    }
+
     [Test]
     public void AdamW_steps_follow_the_cpu_loss_curve_and_keep_R_orthonormal()
     {

@@ -6,6 +6,8 @@ for those head sizes and at least 16 queries, and attention.cu's kernels otherwi
 
   flash_attention_forward_hs*       out, lse (optional)
   flash_attention_backward_dq_hs*   dq, and the statistics lse_i, D_i in scratch (the layout attention.cu uses)
+  flash_attention_backward_dq_saved_hs*  the same from the forward's lse (already in scratch) and output:
+                                    D_i = dO_i . out_i instead of a pass over the keys (3 products per tile, not 5)
   flash_attention_backward_dkv_hs*  dk, dv from the statistics (p and dS recomputed)
 
 Work: a block is 4 warps. Forward and dq: a block owns 64 query rows of one (sequence, head), 16 per warp, and walks
@@ -272,29 +274,39 @@ __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16*
     }
 }
 
+// D_i = dO_i . out_i for the lane's two rows, from the dO A fragments and the forward's output (global memory,
+// the same element pairs; rows at or past `rows` are not read): the saved-statistics path's replacement for the
+// first pass.
 template <int HS>
-__device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
-                                                  const unsigned char* mask, const bf16* dout, const AttentionDims& dims) {
-    constexpr int stride = HS + FLASH_PAD;
-    bf16* k_tile = dynamic_shared<bf16>();
-    bf16* v_tile = k_tile + FLASH_BLOCK_ROWS * stride;
-    const int warp = threadIdx.x / WARP_SIZE;
-    const QueryBlock qb = query_block<HS>(q, k, v, mask, dims);
-
-    // q and dO rows as A fragments, staged through the two tiles.
-    const int block_query0 = blockIdx.x * FLASH_BLOCK_ROWS;
-    load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, qb.q, qb.q_width, block_query0, dims.query_length);
-    load_tile<HS>(v_tile, FLASH_BLOCK_ROWS, dout + qb.q_offset, qb.q_width, block_query0, dims.query_length);
-    __syncthreads();
-    u32 qa[HS / 16][4];
-    u32 da[HS / 16][4];
+__device__ __forceinline__ void output_deltas(float delta[2], const u32 da[HS / 16][4], const bf16* out_rows, i64 q_width,
+                                              int rows) {
+    const bf16* top = out_rows + (i64)fragment_row(0) * q_width + fragment_column(0);
+    const bf16* bottom = top + 8 * q_width;
+    const bool has_top = fragment_row(0) < rows;
+    const bool has_bottom = fragment_row(2) < rows;
+    float sum[2] = {0.0f, 0.0f};
     UNROLL
     for (int kk = 0; kk < HS / 16; kk++) {
-        fragment_a(qa[kk], k_tile, stride, warp * FLASH_ROWS, kk * 16);
-        fragment_a(da[kk], v_tile, stride, warp * FLASH_ROWS, kk * 16);
+        const u32 o[4] = {has_top ? load_bf16x2(top + kk * 16) : 0u, has_bottom ? load_bf16x2(bottom + kk * 16) : 0u,
+                          has_top ? load_bf16x2(top + kk * 16 + 8) : 0u, has_bottom ? load_bf16x2(bottom + kk * 16 + 8) : 0u};
+        UNROLL
+        for (int e = 0; e < 4; e++) {
+            const float lo = __uint_as_float(da[kk][e] << 16) * __uint_as_float(o[e] << 16);
+            const float hi = __uint_as_float(da[kk][e] & 0xffff0000u) * __uint_as_float(o[e] & 0xffff0000u);
+            sum[e % 2] += lo + hi; // a[0], a[2]: row g; a[1], a[3]: row g + 8
+        }
     }
+    delta[0] = quad_sum(sum[0]);
+    delta[1] = quad_sum(sum[1]);
+}
 
-    // Pass 1: m and l as in forward, and n = sum_j exp(s_j - m) dP_j online, so that D = n / l.
+// The dq kernel's first pass without saved statistics: m and l as in forward, and n = sum_j exp(s_j - m) dP_j
+// online, so that D = n / l; returns lse and D for the lane's two rows. Walks the key tiles through the two shared
+// tiles (all threads of the block take part).
+template <int HS>
+__device__ __forceinline__ void flash_softmax_statistics(float log_sum[2], float delta[2], const u32 qa[HS / 16][4],
+                                                         const u32 da[HS / 16][4], bf16* k_tile, bf16* v_tile,
+                                                         const QueryBlock& qb, const AttentionDims& dims) {
     float m[2] = {negative_infinity(), negative_infinity()};
     float l[2] = {0.0f, 0.0f};
     float n_sum[2] = {0.0f, 0.0f};
@@ -327,20 +339,69 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
             }
         }
     }
-    float log_sum[2];
-    float delta[2];
-    const i64 items = (i64)dims.batch * dims.query_length * dims.heads; // D follows lse in stats
     UNROLL
     for (int r = 0; r < 2; r++) {
         const float sum = quad_sum(l[r]);
         const float n_total = quad_sum(n_sum[r]);
         log_sum[r] = sum > 0.0f ? m[r] + logf(sum) : negative_infinity();
         delta[r] = sum > 0.0f ? n_total / sum : 0.0f;
-        const int i = qb.query0 + fragment_row(2 * r);
-        if (i < dims.query_length && threadIdx.x % 4 == 0) {
-            const i64 item = ((i64)(blockIdx.y / dims.heads) * dims.query_length + i) * dims.heads + qb.head;
-            stats[item] = log_sum[r];
-            stats[items + item] = delta[r];
+    }
+}
+
+// SAVED: stats already holds the forward's lse and out is the forward's output, so the first pass (m, l and D over
+// every key: two products per tile) is replaced by reading lse and D = dO . out. Otherwise out is unused.
+template <int HS, bool SAVED>
+__device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+                                                  const unsigned char* mask, const bf16* dout, const bf16* out,
+                                                  const AttentionDims& dims) {
+    constexpr int stride = HS + FLASH_PAD;
+    bf16* k_tile = dynamic_shared<bf16>();
+    bf16* v_tile = k_tile + FLASH_BLOCK_ROWS * stride;
+    const int warp = threadIdx.x / WARP_SIZE;
+    const QueryBlock qb = query_block<HS>(q, k, v, mask, dims);
+
+    // q and dO rows as A fragments, staged through the two tiles.
+    const int block_query0 = blockIdx.x * FLASH_BLOCK_ROWS;
+    load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, qb.q, qb.q_width, block_query0, dims.query_length);
+    load_tile<HS>(v_tile, FLASH_BLOCK_ROWS, dout + qb.q_offset, qb.q_width, block_query0, dims.query_length);
+    __syncthreads();
+    u32 qa[HS / 16][4];
+    u32 da[HS / 16][4];
+    UNROLL
+    for (int kk = 0; kk < HS / 16; kk++) {
+        fragment_a(qa[kk], k_tile, stride, warp * FLASH_ROWS, kk * 16);
+        fragment_a(da[kk], v_tile, stride, warp * FLASH_ROWS, kk * 16);
+    }
+
+    float log_sum[2];
+    float delta[2];
+    const i64 items = (i64)dims.batch * dims.query_length * dims.heads; // D follows lse in stats
+    const i64 item0 = ((i64)(blockIdx.y / dims.heads) * dims.query_length + qb.query0) * dims.heads + qb.head;
+    if constexpr (SAVED) {
+        output_deltas<HS>(delta, da, out + qb.q_offset + (i64)qb.query0 * qb.q_width, qb.q_width,
+                          dims.query_length - qb.query0);
+        UNROLL
+        for (int r = 0; r < 2; r++) {
+            const int i = qb.query0 + fragment_row(2 * r);
+            const i64 item = item0 + (i64)fragment_row(2 * r) * dims.heads;
+            log_sum[r] = i < dims.query_length ? stats[item] : negative_infinity();
+            if (log_sum[r] == negative_infinity()) {
+                delta[r] = 0.0f; // a query that sees no key (its output is zeros anyway)
+            }
+            if (i < dims.query_length && threadIdx.x % 4 == 0) {
+                stats[items + item] = delta[r];
+            }
+        }
+    } else {
+        flash_softmax_statistics<HS>(log_sum, delta, qa, da, k_tile, v_tile, qb, dims);
+        UNROLL
+        for (int r = 0; r < 2; r++) {
+            const int i = qb.query0 + fragment_row(2 * r);
+            if (i < dims.query_length && threadIdx.x % 4 == 0) {
+                const i64 item = item0 + (i64)fragment_row(2 * r) * dims.heads;
+                stats[item] = log_sum[r];
+                stats[items + item] = delta[r];
+            }
         }
     }
 
@@ -504,12 +565,22 @@ extern "C" __global__ __launch_bounds__(128) void flash_attention_forward_hs128(
 
 extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dq_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                    const unsigned char* mask, const bf16* dout, AttentionDims dims) {
-    flash_backward_dq<64>(dq, stats, q, k, v, mask, dout, dims);
+    flash_backward_dq<64, false>(dq, stats, q, k, v, mask, dout, nullptr, dims);
 }
 
 extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dq_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                     const unsigned char* mask, const bf16* dout, AttentionDims dims) {
-    flash_backward_dq<128>(dq, stats, q, k, v, mask, dout, dims);
+    flash_backward_dq<128, false>(dq, stats, q, k, v, mask, dout, nullptr, dims);
+}
+
+extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dq_saved_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+                                                                                         const unsigned char* mask, const bf16* dout, const bf16* out, AttentionDims dims) {
+    flash_backward_dq<64, true>(dq, stats, q, k, v, mask, dout, out, dims);
+}
+
+extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dq_saved_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+                                                                                          const unsigned char* mask, const bf16* dout, const bf16* out, AttentionDims dims) {
+    flash_backward_dq<128, true>(dq, stats, q, k, v, mask, dout, out, dims);
 }
 
 extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dkv_hs64(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,

@@ -24,6 +24,42 @@ public sealed partial class CudaBackend
             Cast(dQ).BFloat16, Cast(dK).BFloat16, Cast(dV).BFloat16, scratch.View, Stream);
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// Where the tensor-core kernels run, the forward writes each row's log-sum-exp into the returned f32 tensor
+    /// (which is also the backward's scratch), so that the backward skips recomputing it.
+    /// </remarks>
+    public Tensor? AttentionForBackward(Tensor q, Tensor k, Tensor v, Tensor output, AttentionShape shape, ReadOnlySpan<bool> keyMask)
+    {
+        if (!attention.ChoosesTensorCores(shape))
+        {
+            Attention(q, k, v, output, shape, keyMask);
+            return null;
+        }
+        long rows = (long)shape.Batch * shape.QueryLength * shape.Heads;
+        var saved = Allocate(DType.F32, [checked((int)AttentionKernels.BackwardScratchLength(shape))], zero: false);
+        using var op = Op("attention (tensor cores)");
+        using var mask = StageMask(keyMask, shape);
+        attention.Forward(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(output).BFloat16,
+            saved.Float.Slice(0, rows), Stream);
+        return saved;
+    }
+
+    /// <inheritdoc />
+    public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor output, Tensor? saved, Tensor dOut, Tensor dQ, Tensor dK,
+        Tensor dV, AttentionShape shape, ReadOnlySpan<bool> keyMask)
+    {
+        if (saved is null)
+        {
+            AttentionBackward(q, k, v, dOut, dQ, dK, dV, shape, keyMask);
+            return;
+        }
+        using var op = Op("attention backward (tensor cores)");
+        using var mask = StageMask(keyMask, shape);
+        attention.BackwardFromSaved(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(output).BFloat16,
+            Cast(dOut).BFloat16, Cast(dQ).BFloat16, Cast(dK).BFloat16, Cast(dV).BFloat16, Cast(saved).Float, Stream);
+    }
+
     // bool is one byte in .NET but not guaranteed 0/1 across interop: copy as bytes explicitly.
     private DeviceBuffer<byte> StageMask(ReadOnlySpan<bool> keyMask, AttentionShape shape)
     {

@@ -212,6 +212,33 @@ public sealed class AttentionKernels : IDisposable
         runtime.Launch(backwardKeyValue, keyConfig, stream, dK.Pointer, dV.Pointer, scratch.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
     }
 
+    /// <summary>
+    /// <see cref="Backward"/> after a forward that kept its log-sum-exp in <paramref name="statistics"/>'s first
+    /// half (Forward's logSumExp argument, a view of the same buffer) and its <paramref name="output"/>: the
+    /// tensor-core kernels then take D = dO . out and skip the pass over the keys that recomputes both; the direct
+    /// kernels recompute as ever. statistics: <see cref="BackwardScratchLength"/> f32 elements (the D half is
+    /// written here).
+    /// </summary>
+    public void BackwardFromSaved(DeviceView<BFloat16> q, DeviceView<BFloat16> k, DeviceView<BFloat16> v, DeviceView<byte> keyMask,
+        AttentionShape shape, DeviceView<BFloat16> output, DeviceView<BFloat16> dOut, DeviceView<BFloat16> dQ, DeviceView<BFloat16> dK,
+        DeviceView<BFloat16> dV, DeviceView<float> statistics, DeviceStream stream)
+    {
+        var dims = Check(q, k, v, keyMask, shape, "attention backward");
+        RequireLength(output.Length, q.Length, "attention backward: output");
+        if (!UseTensorCores(shape, q.Pointer, k.Pointer, v.Pointer, output.Pointer, dOut.Pointer, dQ.Pointer, dK.Pointer, dV.Pointer))
+        {
+            Backward(q, k, v, keyMask, shape, dOut, dQ, dK, dV, statistics, stream);
+            return;
+        }
+        RequireLength(dOut.Length, q.Length, "attention backward: dOut");
+        RequireLength(dQ.Length, q.Length, "attention backward: dQ");
+        RequireLength(dK.Length, k.Length, "attention backward: dK");
+        RequireLength(dV.Length, v.Length, "attention backward: dV");
+        RequireLength(statistics.Length, BackwardScratchLength(shape), "attention backward: statistics");
+        flash!.BackwardSaved(shape, stream, output.Pointer, dQ.Pointer, dK.Pointer, dV.Pointer, statistics.Pointer, q.Pointer, k.Pointer,
+            v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
+    }
+
     /// <summary>Unloads the modules.</summary>
     public void Dispose()
     {

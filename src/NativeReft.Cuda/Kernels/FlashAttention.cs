@@ -27,7 +27,7 @@ internal sealed class FlashAttention : IDisposable
         module = runtime.LoadModule(AttentionKernels.TensorCoreFileName);
         foreach (int headSize in (int[])[64, 128])
         {
-            foreach (string kernel in (string[])["forward", "backward_dq", "backward_dkv"])
+            foreach (string kernel in (string[])["forward", "backward_dq", "backward_dq_saved", "backward_dkv"])
             {
                 functions[(kernel, headSize)] = module.GetFunction($"flash_attention_{kernel}_hs{headSize}");
             }
@@ -44,6 +44,18 @@ internal sealed class FlashAttention : IDisposable
         AttentionKernels.Dims dims)
     {
         runtime.Launch(functions[("backward_dq", shape.HeadSize)], QueryBlocks(shape), stream, dQ, scratch, q, k, v, keyMask, dOut, dims);
+        runtime.Launch(functions[("backward_dkv", shape.HeadSize)], KeyBlocks(shape), stream, dK, dV, scratch, q, k, v, keyMask, dOut, dims);
+    }
+
+    /// <summary>
+    /// As <see cref="Backward"/>, with the forward's log-sum-exp already in scratch's first half and its output:
+    /// dQ skips the pass over the keys that recomputes the statistics.
+    /// </summary>
+    public void BackwardSaved(AttentionShape shape, DeviceStream stream, DevicePointer output, DevicePointer dQ, DevicePointer dK,
+        DevicePointer dV, DevicePointer scratch, DevicePointer q, DevicePointer k, DevicePointer v, DevicePointer keyMask,
+        DevicePointer dOut, AttentionKernels.Dims dims)
+    {
+        runtime.Launch(functions[("backward_dq_saved", shape.HeadSize)], QueryBlocks(shape), stream, dQ, scratch, q, k, v, keyMask, dOut, output, dims);
         runtime.Launch(functions[("backward_dkv", shape.HeadSize)], KeyBlocks(shape), stream, dK, dV, scratch, q, k, v, keyMask, dOut, dims);
     }
 

@@ -92,6 +92,18 @@ public interface IBackend : IDisposable
     /// <summary>Causal grouped-query attention; see <see cref="AttentionShape"/> for layouts and masking.</summary>
     void Attention(Tensor q, Tensor k, Tensor v, Tensor output, AttentionShape shape, ReadOnlySpan<bool> keyMask);
 
+    /// <summary>
+    /// <see cref="Attention"/> ahead of a backward: also returns what this backend's backward can reuse (on a GPU
+    /// the softmax's log-sum-exp per row and head), to hand, with <paramref name="output"/>, to the
+    /// <see cref="AttentionBackward(Tensor, Tensor, Tensor, Tensor, Tensor?, Tensor, Tensor, Tensor, Tensor, AttentionShape, ReadOnlySpan{bool})"/>
+    /// that takes them; the caller disposes it. Null: the backward recomputes everything (the default).
+    /// </summary>
+    Tensor? AttentionForBackward(Tensor q, Tensor k, Tensor v, Tensor output, AttentionShape shape, ReadOnlySpan<bool> keyMask)
+    {
+        Attention(q, k, v, output, shape, keyMask);
+        return null;
+    }
+
     /// <summary>output = silu(gate) * up, elementwise. All (N, H).</summary>
     void SwiGlu(Tensor gate, Tensor up, Tensor output);
 
@@ -116,6 +128,14 @@ public interface IBackend : IDisposable
     /// <summary>dQ, dK, dV of <see cref="Attention"/> for upstream dOut (recomputing the softmax from q and k).</summary>
     void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor dOut, Tensor dQ, Tensor dK, Tensor dV,
         AttentionShape shape, ReadOnlySpan<bool> keyMask);
+
+    /// <summary>
+    /// The same gradients after <see cref="AttentionForBackward"/>, given its <paramref name="output"/> and the
+    /// <paramref name="saved"/> tensor it returned (null: as the other overload).
+    /// </summary>
+    void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor output, Tensor? saved, Tensor dOut, Tensor dQ, Tensor dK,
+        Tensor dV, AttentionShape shape, ReadOnlySpan<bool> keyMask) =>
+        AttentionBackward(q, k, v, dOut, dQ, dK, dV, shape, keyMask);
 
     /// <summary>dGate = dOut * up * silu'(gate), dUp = dOut * silu(gate). All (N, H).</summary>
     void SwiGluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp);

@@ -144,11 +144,24 @@ public sealed class Tape : IForwardOps, IDisposable
     {
         ArgumentNullException.ThrowIfNull(q);
         var o = New(q.Shape.ToArray());
-        backend.Attention(q, k, v, o, shape, keyMask);
-        RecordIfTracked(o, [q, k, v], [q, k, v], dO =>
+        // What the backend's backward can reuse (a GPU's softmax statistics; then the output is kept too).
+        Tensor? saved = null;
+        if (Tracks(q) || Tracks(k) || Tracks(v))
+        {
+            saved = backend.AttentionForBackward(q, k, v, o, shape, keyMask);
+            if (saved is not null)
+            {
+                Own(saved);
+            }
+        }
+        else
+        {
+            backend.Attention(q, k, v, o, shape, keyMask);
+        }
+        RecordIfTracked(o, [q, k, v], saved is null ? [q, k, v] : [q, k, v, o], dO =>
         {
             var (dq, dk, dv) = (New(q.Shape.ToArray()), New(k.Shape.ToArray()), New(v.Shape.ToArray()));
-            backend.AttentionBackward(q, k, v, dO, dq, dk, dv, shape, keyMask);
+            backend.AttentionBackward(q, k, v, o, saved, dO, dq, dk, dv, shape, keyMask);
             AccumulateIfTracked(q, dq);
             AccumulateIfTracked(k, dk);
             AccumulateIfTracked(v, dv);

@@ -148,7 +148,18 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Backward_matches_the_cpu_backend_and_is_deterministic(AttentionPath path, AttentionShape shape, (int Left, int Right)[]? padding)
+    public void Backward_matches_the_cpu_backend_and_is_deterministic(AttentionPath path, AttentionShape shape, (int Left, int Right)[]? padding) =>
+        AssertBackward(path, shape, padding, fromSaved: false);
+
+    // After a forward that kept its log-sum-exp in the statistics buffer (what CudaBackend.AttentionForBackward
+    // does): the tensor-core dq kernel takes D = dO . out instead of its pass over the keys; the direct kernels
+    // recompute as ever. The same gradients within the same tolerances.
+    [TestCaseSource(nameof(Cases))]
+    public void Backward_from_the_forward_s_saved_statistics_matches_the_cpu_backend(AttentionPath path, AttentionShape shape,
+        (int Left, int Right)[]? padding) =>
+        AssertBackward(path, shape, padding, fromSaved: true);
+
+    private void AssertBackward(AttentionPath path, AttentionShape shape, (int Left, int Right)[]? padding, bool fromSaved)
     {
         var kernels = KernelsFor(path);
         var gradient = path == AttentionPath.TensorCore ? TensorCoreGradient : Gradient;
@@ -158,16 +169,31 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
         using var vd = Device.Upload<BFloat16>(inputs.V);
         using var dOutd = Device.Upload<BFloat16>(inputs.DOut);
         using var maskd = inputs.Mask is null ? null : Device.Upload<byte>(inputs.Mask);
+        using var output = Device.Allocate<BFloat16>(inputs.Q.Length);
         using var dQ = Device.Allocate<BFloat16>(inputs.Q.Length);
         using var dK = Device.Allocate<BFloat16>(inputs.K.Length);
         using var dV = Device.Allocate<BFloat16>(inputs.V.Length);
         using var scratch = Device.Allocate<float>(AttentionKernels.BackwardScratchLength(shape));
-        Poison(dQ);
-        Poison(dK);
-        Poison(dV);
-        kernels.Backward(qd, kd, vd, maskd?.View ?? default, shape, dOutd, dQ, dK, dV, scratch, Stream);
-        Stream.Synchronize();
+        void Run()
+        {
+            Poison(dQ);
+            Poison(dK);
+            Poison(dV);
+            if (fromSaved)
+            {
+                long rows = (long)shape.Batch * shape.QueryLength * shape.Heads;
+                Device.Fill8(scratch.Pointer, 0xff, scratch.SizeInBytes, null); // the D half must be written
+                kernels.Forward(qd, kd, vd, maskd?.View ?? default, shape, output, scratch.View.Slice(0, rows), Stream);
+                kernels.BackwardFromSaved(qd, kd, vd, maskd?.View ?? default, shape, output, dOutd, dQ, dK, dV, scratch, Stream);
+            }
+            else
+            {
+                kernels.Backward(qd, kd, vd, maskd?.View ?? default, shape, dOutd, dQ, dK, dV, scratch, Stream);
+            }
+            Stream.Synchronize();
+        }
 
+        Run();
         var (expectedQ, expectedK, expectedV) = inputs.CpuBackward();
         var gotQ = Floats(dQ);
         gradient.AssertClose(gotQ, expectedQ, "attention dQ");
@@ -181,11 +207,7 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
 
         // A second run, into poisoned buffers again: the same bits (fixed summation order, no atomics).
         var first = (dQ.ToArray(), dK.ToArray(), dV.ToArray());
-        Poison(dQ);
-        Poison(dK);
-        Poison(dV);
-        kernels.Backward(qd, kd, vd, maskd?.View ?? default, shape, dOutd, dQ, dK, dV, scratch, Stream);
-        Stream.Synchronize();
+        Run();
         Assert.That(dQ.ToArray().Select(x => x.Bits), Is.EqualTo(first.Item1.Select(x => x.Bits)), "dQ, second run");
         Assert.That(dK.ToArray().Select(x => x.Bits), Is.EqualTo(first.Item2.Select(x => x.Bits)), "dK, second run");
         Assert.That(dV.ToArray().Select(x => x.Bits), Is.EqualTo(first.Item3.Select(x => x.Bits)), "dV, second run");

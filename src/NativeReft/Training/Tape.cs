@@ -15,8 +15,9 @@ namespace NativeReft.Training;
 /// Memory: a gradient is released as soon as nothing needs it (its op's backward has run and it was not handed on
 /// to another tensor, or it was added into another gradient), so the backward pass holds a few gradients at a
 /// time, not one per op. Forward activations stay until the tape is disposed, except those the model is done with
-/// (<see cref="IForwardOps.Done"/>) and no backward reads: the inputs of Linear layers, the attention output, the
-/// sublayer outputs (about 40% of a layer's activations).
+/// (<see cref="IForwardOps.Done"/>) and no backward reads: the inputs of Linear layers, the attention output (unless
+/// the backend's attention backward reuses it, <see cref="IBackend.AttentionForBackward"/>), the sublayer outputs
+/// (about 40% of a layer's activations).
 /// </summary>
 public sealed class Tape : IForwardOps, IDisposable
 {

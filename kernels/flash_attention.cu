@@ -23,8 +23,8 @@ p and dS are rounded to bf16 before p v, dS k, p^T dO, dS^T q, as FlashAttention
 fp32 in the tensor core's order. Softmax statistics (m, l, lse, D) are fp32 from the unrounded scores, as in
 attention.cu; D = sum_j p_j dP_j is computed online in the dq kernel's first pass (no forward output needed).
 
-Shared memory (bf16, each row padded by 8 elements so that the 8 rows a fragment load touches fall in different
-banks): forward and dq two 64-row tiles, dk/dv two 64-row and two 32-row tiles: 34 KiB / 51 KiB at head size 128
+Shared memory (bf16, each row padded by 8 elements, 16 bytes, so that the 8 rows an ldmatrix reads fall in
+different banks): forward and dq two 64-row tiles, dk/dv two 64-row and two 32-row tiles: 34 KiB / 51 KiB at head size 128
 (the launcher opts in above 48 KiB). Requires q, k, v, dO, out, dq, dk, dv 16-byte aligned (the launcher checks).
 */
 #include "common.cuh"
@@ -75,10 +75,12 @@ __device__ __forceinline__ void tile_products(float s[COLS / 8][4], const u32 a[
     UNROLL
     for (int kk = 0; kk < HS / 16; kk++) {
         UNROLL
-        for (int n = 0; n < COLS / 8; n++) {
-            u32 b[2];
-            fragment_b_rows(b, tile, HS + FLASH_PAD, n * 8, kk * 16);
-            mma_bf16_16x8x16(s[n], a[kk], b);
+        for (int n = 0; n < COLS / 8; n += 2) {
+            u32 b0[2];
+            u32 b1[2];
+            fragment_b_rows(b0, b1, tile, HS + FLASH_PAD, n * 8, kk * 16);
+            mma_bf16_16x8x16(s[n], a[kk], b0);
+            mma_bf16_16x8x16(s[n + 1], a[kk], b1);
         }
     }
 }
@@ -93,10 +95,12 @@ __device__ __forceinline__ void accumulate_products(float acc[HS / 8][4], const 
                           pack_floats_bf16x2(p[2 * kk + 1][0], p[2 * kk + 1][1]),
                           pack_floats_bf16x2(p[2 * kk + 1][2], p[2 * kk + 1][3])};
         UNROLL
-        for (int dn = 0; dn < HS / 8; dn++) {
-            u32 b[2];
-            fragment_b_columns(b, tile, HS + FLASH_PAD, kk * 16, dn * 8);
-            mma_bf16_16x8x16(acc[dn], a, b);
+        for (int dn = 0; dn < HS / 8; dn += 2) {
+            u32 b0[2];
+            u32 b1[2];
+            fragment_b_columns(b0, b1, tile, HS + FLASH_PAD, kk * 16, dn * 8);
+            mma_bf16_16x8x16(acc[dn], a, b0);
+            mma_bf16_16x8x16(acc[dn + 1], a, b1);
         }
     }
 }
@@ -499,13 +503,17 @@ __device__ __forceinline__ void flash_backward_dkv(bf16* dk, bf16* dv, const flo
                 fragment_a(ka, k_tile, stride, warp * FLASH_ROWS, kk * 16);
                 fragment_a(va, v_tile, stride, warp * FLASH_ROWS, kk * 16);
                 UNROLL
-                for (int n = 0; n < FLASH_QUERIES / 8; n++) {
-                    u32 bq[2];
-                    u32 bd[2];
-                    fragment_b_rows(bq, q_tile, stride, n * 8, kk * 16);
-                    fragment_b_rows(bd, do_tile, stride, n * 8, kk * 16);
-                    mma_bf16_16x8x16(s[n], ka, bq);
-                    mma_bf16_16x8x16(dp[n], va, bd);
+                for (int n = 0; n < FLASH_QUERIES / 8; n += 2) {
+                    u32 bq0[2];
+                    u32 bq1[2];
+                    u32 bd0[2];
+                    u32 bd1[2];
+                    fragment_b_rows(bq0, bq1, q_tile, stride, n * 8, kk * 16);
+                    fragment_b_rows(bd0, bd1, do_tile, stride, n * 8, kk * 16);
+                    mma_bf16_16x8x16(s[n], ka, bq0);
+                    mma_bf16_16x8x16(s[n + 1], ka, bq1);
+                    mma_bf16_16x8x16(dp[n], va, bd0);
+                    mma_bf16_16x8x16(dp[n + 1], va, bd1);
                 }
             }
             // p^T and dS^T in place of s and dp.
@@ -553,42 +561,42 @@ __device__ __forceinline__ void flash_backward_dkv(bf16* dk, bf16* dv, const flo
 // Grid (ceil(Tq / 64), Batch * Heads) for forward and dq, (ceil(KeyStride / 64), Batch * KvHeads) for dk/dv;
 // 128 threads; dynamic shared memory as the header says (AttentionKernels computes it).
 
-extern "C" __global__ __launch_bounds__(128) void flash_attention_forward_hs64(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_forward_hs64(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                                                                const unsigned char* mask, AttentionDims dims) {
     flash_forward<64>(out, lse, q, k, v, mask, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128) void flash_attention_forward_hs128(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_forward_hs128(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                                                                 const unsigned char* mask, AttentionDims dims) {
     flash_forward<128>(out, lse, q, k, v, mask, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dq_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dq_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                    const unsigned char* mask, const bf16* dout, AttentionDims dims) {
     flash_backward_dq<64, false>(dq, stats, q, k, v, mask, dout, nullptr, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dq_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dq_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                     const unsigned char* mask, const bf16* dout, AttentionDims dims) {
     flash_backward_dq<128, false>(dq, stats, q, k, v, mask, dout, nullptr, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dq_saved_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dq_saved_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                          const unsigned char* mask, const bf16* dout, const bf16* out, AttentionDims dims) {
     flash_backward_dq<64, true>(dq, stats, q, k, v, mask, dout, out, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dq_saved_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dq_saved_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                           const unsigned char* mask, const bf16* dout, const bf16* out, AttentionDims dims) {
     flash_backward_dq<128, true>(dq, stats, q, k, v, mask, dout, out, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dkv_hs64(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,
+extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dkv_hs64(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,
                                                                                     const bf16* v, const unsigned char* mask, const bf16* dout, AttentionDims dims) {
     flash_backward_dkv<64>(dk, dv, stats, q, k, v, mask, dout, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128) void flash_attention_backward_dkv_hs128(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,
+extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dkv_hs128(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,
                                                                                      const bf16* v, const unsigned char* mask, const bf16* dout, AttentionDims dims) {
     flash_backward_dkv<128>(dk, dv, stats, q, k, v, mask, dout, dims);
 }

@@ -14,9 +14,10 @@ two bf16 per u32 with the lower column (row for b) in the low 16 bits:
 The accumulator layout of two neighbouring 16x8 tiles is the A layout of one 16x16 tile, so a product's result
 feeds the next product from registers (pack_bf16x2 of d[0], d[1] and of d[2], d[3]).
 
-The only inline PTX in kernels/: the emulator supplies mma_bf16_16x8x16 itself (a warp collective in
-cmake/emulator, same layouts, fp32 sums), so the kernels that use it run in CI. Needs sm_80 or later; the launcher
-chooses these kernels only there, and an older target compiles to a trap.
+The only inline PTX in kernels/ (mma, and ldmatrix for the fragments below): the emulator supplies
+mma_bf16_16x8x16 and load_matrix_x4(_transposed) itself (warp collectives in cmake/emulator, same layouts, fp32
+sums), so the kernels that use them run in CI. Needs sm_80 or later; the launcher chooses these kernels only there,
+and an older target compiles to a trap.
 */
 #pragma once
 
@@ -48,37 +49,71 @@ __device__ __forceinline__ u32 load_bf16x2(const bf16* address) {
     return *reinterpret_cast<const u32*>(address);
 }
 
-// Two bf16 a column apart: address[0] and address[stride].
-__device__ __forceinline__ u32 load_bf16x2_strided(const bf16* address, int stride) {
-    return pack_bf16x2(address[0], address[stride]);
+// ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: lanes 8i..8i+7 give the addresses of matrix i's eight rows
+// (8 bf16 each, 16-byte aligned, in shared memory); lane l receives in r[i] matrix i's row l / 4, elements
+// 2 (l % 4) and 2 (l % 4) + 1, or with .trans its column l / 4, rows 2 (l % 4) and 2 (l % 4) + 1. One instruction
+// loads a whole A fragment, or the B fragments of two neighbouring n-tiles, at the bank throughput of a
+// 128-bit load.
+#ifndef NATIVEREFT_EMULATOR
+__device__ __forceinline__ u32 shared_address(const void* pointer) {
+    u32 address;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(pointer));
+    return address;
 }
 
-// Fragments from a row-major bf16 tile in shared memory (stride: elements per tile row, even), for the calling
-// lane. Every pair read is 4-byte aligned when row0, col0 and the stride are even.
+__device__ __forceinline__ void load_matrix_x4(u32 r[4], const void* row) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(shared_address(row)));
+#else
+    asm volatile("trap;");
+#endif
+}
 
-// A[m][k] = tile[row0 + m][col0 + k], m < 16, k < 16.
+__device__ __forceinline__ void load_matrix_x4_transposed(u32 r[4], const void* row) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(shared_address(row)));
+#else
+    asm volatile("trap;");
+#endif
+}
+#endif
+
+// Fragments from a row-major bf16 tile in shared memory (stride: elements per tile row, a multiple of 8 so that
+// every row a lane addresses is 16-byte aligned; row0, col0 multiples of 8), for the calling warp.
+
+// A[m][k] = tile[row0 + m][col0 + k], m < 16, k < 16: matrices (rows 0-7, cols 0-7), (8-15, 0-7), (0-7, 8-15),
+// (8-15, 8-15) are a[0..3].
 __device__ __forceinline__ void fragment_a(u32 a[4], const bf16* tile, int stride, int row0, int col0) {
-    const int g = (threadIdx.x % WARP_SIZE) / 4, t = threadIdx.x % 4;
-    const bf16* top = tile + (row0 + g) * stride + col0 + 2 * t;
-    const bf16* bottom = top + 8 * stride;
-    a[0] = load_bf16x2(top);
-    a[1] = load_bf16x2(bottom);
-    a[2] = load_bf16x2(top + 8);
-    a[3] = load_bf16x2(bottom + 8);
+    const int lane = threadIdx.x % WARP_SIZE;
+    load_matrix_x4(a, tile + (row0 + lane % 16) * stride + col0 + (lane / 16) * 8);
 }
 
-// B[k][n] = tile[row0 + n][col0 + k], k < 16, n < 8: the tile holds B's transpose (keys as rows for q k^T).
-__device__ __forceinline__ void fragment_b_rows(u32 b[2], const bf16* tile, int stride, int row0, int col0) {
-    const int g = (threadIdx.x % WARP_SIZE) / 4, t = threadIdx.x % 4;
-    const bf16* row = tile + (row0 + g) * stride + col0 + 2 * t;
-    b[0] = load_bf16x2(row);
-    b[1] = load_bf16x2(row + 8);
+// The B fragments of two n-tiles when the tile holds B's transpose (keys as rows for q k^T):
+// B[k][n] = tile[row0 + n][col0 + k] for n < 8 (b0) and 8 <= n < 16 (b1), k < 16.
+__device__ __forceinline__ void fragment_b_rows(u32 b0[2], u32 b1[2], const bf16* tile, int stride, int row0, int col0) {
+    const int lane = threadIdx.x % WARP_SIZE;
+    const int matrix = lane / 8;
+    u32 r[4];
+    load_matrix_x4(r, tile + (row0 + lane % 8 + (matrix / 2) * 8) * stride + col0 + (matrix % 2) * 8);
+    b0[0] = r[0];
+    b0[1] = r[1];
+    b1[0] = r[2];
+    b1[1] = r[3];
 }
 
-// B[k][n] = tile[row0 + k][col0 + n], k < 16, n < 8: the tile holds B itself (values as rows for p v).
-__device__ __forceinline__ void fragment_b_columns(u32 b[2], const bf16* tile, int stride, int row0, int col0) {
-    const int g = (threadIdx.x % WARP_SIZE) / 4, t = threadIdx.x % 4;
-    const bf16* column = tile + (row0 + 2 * t) * stride + col0 + g;
-    b[0] = load_bf16x2_strided(column, stride);
-    b[1] = load_bf16x2_strided(column + 8 * stride, stride);
+// The B fragments of two n-tiles when the tile holds B itself (values as rows for p v):
+// B[k][n] = tile[row0 + k][col0 + n] for n < 8 (b0) and 8 <= n < 16 (b1), k < 16.
+__device__ __forceinline__ void fragment_b_columns(u32 b0[2], u32 b1[2], const bf16* tile, int stride, int row0, int col0) {
+    const int lane = threadIdx.x % WARP_SIZE;
+    const int matrix = lane / 8;
+    u32 r[4];
+    load_matrix_x4_transposed(r, tile + (row0 + lane % 8 + (matrix % 2) * 8) * stride + col0 + (matrix / 2) * 8);
+    b0[0] = r[0];
+    b0[1] = r[1];
+    b1[0] = r[2];
+    b1[1] = r[3];
 }

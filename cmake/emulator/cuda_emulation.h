@@ -63,7 +63,7 @@ void syncthreads(const char* file, int line);
 
 // Warp collectives. kind: what to compute; value: this lane's payload; argument: source lane, delta or lane
 // mask; width: the shuffle's segment. Returns this lane's result.
-enum class WarpOp : int { Sync, ShuffleIndex, ShuffleXor, ShuffleDown, ShuffleUp, Ballot, Any, All, MmaBf16 };
+enum class WarpOp : int { Sync, ShuffleIndex, ShuffleXor, ShuffleDown, ShuffleUp, Ballot, Any, All, MmaBf16, LoadMatrix, LoadMatrixTransposed };
 std::uint64_t warp_collective(unsigned mask, WarpOp op, std::uint64_t value, int argument, int width);
 
 template <typename T>
@@ -133,6 +133,27 @@ struct MmaFragments {
     const unsigned* b;
 };
 } // namespace emu
+
+// ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16, the same way: lanes 8i..8i+7 give the addresses of matrix i's
+// eight rows (8 consecutive 16-bit elements each); lane l receives in r[i] matrix i's row l / 4, elements
+// 2 (l % 4) and 2 (l % 4) + 1 (transposed: column l / 4, rows 2 (l % 4) and 2 (l % 4) + 1).
+namespace emu {
+struct MatrixLoad {
+    const void* row;
+    unsigned* r;
+};
+} // namespace emu
+
+inline void load_matrices(unsigned r[4], const void* row, ::emu::WarpOp op) {
+    ::emu::MatrixLoad load{row, r};
+    std::uint64_t address = 0;
+    const ::emu::MatrixLoad* pointer = &load;
+    std::memcpy(&address, &pointer, sizeof(pointer));
+    ::emu::warp_collective(0xffffffffu, op, address, 0, 32);
+}
+
+inline void load_matrix_x4(unsigned r[4], const void* row) { load_matrices(r, row, ::emu::WarpOp::LoadMatrix); }
+inline void load_matrix_x4_transposed(unsigned r[4], const void* row) { load_matrices(r, row, ::emu::WarpOp::LoadMatrixTransposed); }
 
 inline void mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]) {
     ::emu::MmaFragments fragments{d, a, b};

@@ -664,6 +664,31 @@ static void multiply_fragments(const std::uint64_t* values) {
     }
 }
 
+// ldmatrix .x4 for one warp (see load_matrix_x4 in cuda_emulation.h): values[l] is the address of lane l's
+// MatrixLoad. Every matrix is read before any lane's registers are written.
+static void load_matrix_fragments(const std::uint64_t* values, bool transposed) {
+    std::uint16_t m[4][8][8];
+    MatrixLoad lanes[32];
+    for (int l = 0; l < 32; l++) {
+        const MatrixLoad* load = nullptr;
+        std::memcpy(&load, &values[l], sizeof(load));
+        lanes[l] = *load;
+    }
+    for (int i = 0; i < 4; i++) {
+        for (int row = 0; row < 8; row++) {
+            std::memcpy(m[i][row], lanes[8 * i + row].row, sizeof(m[i][row]));
+        }
+    }
+    for (int l = 0; l < 32; l++) {
+        const int r = l / 4, c = 2 * (l % 4);
+        for (int i = 0; i < 4; i++) {
+            const unsigned lo = transposed ? m[i][c][r] : m[i][r][c];
+            const unsigned hi = transposed ? m[i][c + 1][r] : m[i][r][c + 1];
+            lanes[l].r[i] = lo | (hi << 16);
+        }
+    }
+}
+
 std::uint64_t warp_collective(unsigned mask, WarpOp op, std::uint64_t value, int argument, int width) {
     Lane& lane = *worker.lane;
     Block& block = *lane.block;
@@ -686,12 +711,16 @@ std::uint64_t warp_collective(unsigned mask, WarpOp op, std::uint64_t value, int
     warp.arguments[id] = argument;
     warp.widths[id] = width;
     warp.arrived |= 1u << id;
-    if (op == WarpOp::MmaBf16 && (mask != 0xffffffffu || present != 0xffffffffu)) {
-        block.launch->fail(where(block) + ", thread " + format_dim(lane.index) + ": mma.sync needs all 32 lanes of a full warp");
+    const bool matrix_op = op == WarpOp::MmaBf16 || op == WarpOp::LoadMatrix || op == WarpOp::LoadMatrixTransposed;
+    if (matrix_op && (mask != 0xffffffffu || present != 0xffffffffu)) {
+        block.launch->fail(where(block) + ", thread " + format_dim(lane.index) + ": mma.sync and ldmatrix need all 32 lanes of a full warp");
         abandon(lane);
     }
     if (warp.arrived == (mask & present) && op == WarpOp::MmaBf16) {
         multiply_fragments(warp.values);
+    }
+    if (warp.arrived == (mask & present) && (op == WarpOp::LoadMatrix || op == WarpOp::LoadMatrixTransposed)) {
+        load_matrix_fragments(warp.values, op == WarpOp::LoadMatrixTransposed);
     }
     if (warp.arrived == (mask & present)) {
         const unsigned arrived = warp.arrived;

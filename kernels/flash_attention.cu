@@ -10,11 +10,11 @@ for those head sizes and at least 16 queries, and attention.cu's kernels otherwi
                                     D_i = dO_i . out_i instead of a pass over the keys (3 products per tile, not 5)
   flash_attention_backward_dkv_hs*  dk, dv from the statistics (p and dS recomputed)
 
-Work: a block is 4 warps. Forward and dq: a block owns 64 query rows of one (sequence, head), 16 per warp, and walks
-the keys it may see in tiles (forward 64, dq 32 keys) staged in shared memory; the warp keeps its q (and dO) rows
+Work: a block is 8 warps. Forward and dq: a block owns 128 query rows of one (sequence, head), 16 per warp, and
+walks the keys it may see in tiles (forward 64, dq 32 keys) staged in shared memory; the warp keeps its q (and dO) rows
 as A fragments in registers, its output accumulators as C fragments. Scores come out of one product in the
 accumulator layout and go into the next as an A fragment (mma.cuh), so p never leaves registers. dk/dv: a block
-owns 64 key rows of one (sequence, KV head) in shared memory, 16 per warp, and walks the group's query heads and
+owns 128 key rows of one (sequence, KV head) in shared memory, 16 per warp, and walks the group's query heads and
 their queries in tiles of 32, accumulating dk and dv in registers: no atomics, a fixed order, the same bits on
 every run.
 
@@ -24,16 +24,16 @@ fp32 in the tensor core's order. Softmax statistics (m, l, lse, D) are fp32 from
 attention.cu; D = sum_j p_j dP_j is computed online in the dq kernel's first pass (no forward output needed).
 
 Shared memory (bf16, each row padded by 8 elements, 16 bytes, so that the 8 rows an ldmatrix reads fall in
-different banks): forward and dq two 64-row tiles, dk/dv two 64-row and two 32-row tiles: 34 KiB / 51 KiB at head size 128
-(the launcher opts in above 48 KiB). Requires q, k, v, dO, out, dq, dk, dv 16-byte aligned (the launcher checks).
+different banks): forward and dq 128 rows (the q, dO staging; then two key tiles), dk/dv two 128-row and two 32-row
+tiles: 34 KiB and 85 KiB at head size 128 (the launcher opts in above 48 KiB). Requires q, k, v, dO, out, dq, dk, dv 16-byte aligned (the launcher checks).
 */
 #include "common.cuh"
 #include "attention.cuh"
 #include "mma.cuh"
 
-#define FLASH_WARPS 4
-#define FLASH_ROWS 16       // rows per warp: the mma's M
-#define FLASH_BLOCK_ROWS 64 // FLASH_WARPS * FLASH_ROWS
+#define FLASH_WARPS 8
+#define FLASH_ROWS 16        // rows per warp: the mma's M
+#define FLASH_BLOCK_ROWS 128 // FLASH_WARPS * FLASH_ROWS: each staged key (query) tile serves 128 rows
 #define FLASH_KEYS 64       // keys per tile, forward
 #define FLASH_DQ_KEYS 32    // keys per tile, dq (two products per tile: fewer live registers)
 #define FLASH_QUERIES 32    // queries per tile, dk/dv
@@ -212,7 +212,7 @@ __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16*
     const int warp = threadIdx.x / WARP_SIZE;
     const QueryBlock qb = query_block<HS>(q, k, v, mask, dims);
 
-    // The warp's q rows as A fragments, staged through the key tile.
+    // The warp's q rows as A fragments, staged through the key and value tiles (one 128-row region).
     load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, qb.q, qb.q_width, blockIdx.x * FLASH_BLOCK_ROWS, dims.query_length);
     __syncthreads();
     u32 qa[HS / 16][4];
@@ -360,21 +360,26 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
                                                   const AttentionDims& dims) {
     constexpr int stride = HS + FLASH_PAD;
     bf16* k_tile = dynamic_shared<bf16>();
-    bf16* v_tile = k_tile + FLASH_BLOCK_ROWS * stride;
+    bf16* v_tile = k_tile + FLASH_DQ_KEYS * stride;
     const int warp = threadIdx.x / WARP_SIZE;
     const QueryBlock qb = query_block<HS>(q, k, v, mask, dims);
 
-    // q and dO rows as A fragments, staged through the two tiles.
+    // q, then dO rows as A fragments, staged through the block's 128-row region of shared memory.
     const int block_query0 = blockIdx.x * FLASH_BLOCK_ROWS;
-    load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, qb.q, qb.q_width, block_query0, dims.query_length);
-    load_tile<HS>(v_tile, FLASH_BLOCK_ROWS, dout + qb.q_offset, qb.q_width, block_query0, dims.query_length);
-    __syncthreads();
     u32 qa[HS / 16][4];
     u32 da[HS / 16][4];
+    load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, qb.q, qb.q_width, block_query0, dims.query_length);
+    __syncthreads();
     UNROLL
     for (int kk = 0; kk < HS / 16; kk++) {
         fragment_a(qa[kk], k_tile, stride, warp * FLASH_ROWS, kk * 16);
-        fragment_a(da[kk], v_tile, stride, warp * FLASH_ROWS, kk * 16);
+    }
+    __syncthreads();
+    load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, dout + qb.q_offset, qb.q_width, block_query0, dims.query_length);
+    __syncthreads();
+    UNROLL
+    for (int kk = 0; kk < HS / 16; kk++) {
+        fragment_a(da[kk], k_tile, stride, warp * FLASH_ROWS, kk * 16);
     }
 
     float log_sum[2];
@@ -558,45 +563,45 @@ __device__ __forceinline__ void flash_backward_dkv(bf16* dk, bf16* dv, const flo
     }
 }
 
-// Grid (ceil(Tq / 64), Batch * Heads) for forward and dq, (ceil(KeyStride / 64), Batch * KvHeads) for dk/dv;
-// 128 threads; dynamic shared memory as the header says (AttentionKernels computes it).
+// Grid (ceil(Tq / 128), Batch * Heads) for forward and dq, (ceil(KeyStride / 128), Batch * KvHeads) for dk/dv;
+// 256 threads; dynamic shared memory as the header says (FlashAttention.cs computes it).
 
-extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_forward_hs64(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(256, 1) void flash_attention_forward_hs64(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                                                                const unsigned char* mask, AttentionDims dims) {
     flash_forward<64>(out, lse, q, k, v, mask, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_forward_hs128(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(256, 1) void flash_attention_forward_hs128(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                                                                 const unsigned char* mask, AttentionDims dims) {
     flash_forward<128>(out, lse, q, k, v, mask, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dq_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(256, 1) void flash_attention_backward_dq_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                    const unsigned char* mask, const bf16* dout, AttentionDims dims) {
     flash_backward_dq<64, false>(dq, stats, q, k, v, mask, dout, nullptr, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dq_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(256, 1) void flash_attention_backward_dq_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                     const unsigned char* mask, const bf16* dout, AttentionDims dims) {
     flash_backward_dq<128, false>(dq, stats, q, k, v, mask, dout, nullptr, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dq_saved_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(256, 1) void flash_attention_backward_dq_saved_hs64(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                          const unsigned char* mask, const bf16* dout, const bf16* out, AttentionDims dims) {
     flash_backward_dq<64, true>(dq, stats, q, k, v, mask, dout, out, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dq_saved_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
+extern "C" __global__ __launch_bounds__(256, 1) void flash_attention_backward_dq_saved_hs128(bf16* dq, float* stats, const bf16* q, const bf16* k, const bf16* v,
                                                                                           const unsigned char* mask, const bf16* dout, const bf16* out, AttentionDims dims) {
     flash_backward_dq<128, true>(dq, stats, q, k, v, mask, dout, out, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dkv_hs64(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,
+extern "C" __global__ __launch_bounds__(256, 1) void flash_attention_backward_dkv_hs64(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,
                                                                                     const bf16* v, const unsigned char* mask, const bf16* dout, AttentionDims dims) {
     flash_backward_dkv<64>(dk, dv, stats, q, k, v, mask, dout, dims);
 }
 
-extern "C" __global__ __launch_bounds__(128, 1) void flash_attention_backward_dkv_hs128(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,
+extern "C" __global__ __launch_bounds__(256, 1) void flash_attention_backward_dkv_hs128(bf16* dk, bf16* dv, const float* stats, const bf16* q, const bf16* k,
                                                                                      const bf16* v, const unsigned char* mask, const bf16* dout, AttentionDims dims) {
     flash_backward_dkv<128>(dk, dv, stats, q, k, v, mask, dout, dims);
 }

@@ -12,8 +12,8 @@ internal sealed class FlashAttention : IDisposable
     public const int MinimumQueries = 16;
 
     // Tile sizes, as kernels/flash_attention.cu defines them.
-    private const uint Threads = 128;
-    private const int BlockRows = 64;
+    private const uint Threads = 256;
+    private const int BlockRows = 128;
     private const int QueryTile = 32;
     private const int Pad = 8;
 
@@ -61,11 +61,12 @@ internal sealed class FlashAttention : IDisposable
 
     public void Dispose() => module.Dispose();
 
-    // Forward and dq: a block per 64 query rows of a (sequence, head); two 64-row tiles of shared memory.
+    // Forward and dq: a block per 128 query rows of a (sequence, head); 128 rows of shared memory (the q and dO
+    // staging, then the key and value tiles).
     private static LaunchConfig QueryBlocks(AttentionShape shape) =>
-        new(new Dim3(Blocks(shape.QueryLength), (uint)(shape.Batch * shape.Heads)), Threads, 2 * TileBytes(BlockRows, shape.HeadSize));
+        new(new Dim3(Blocks(shape.QueryLength), (uint)(shape.Batch * shape.Heads)), Threads, TileBytes(BlockRows, shape.HeadSize));
 
-    // dK/dV: a block per 64 key rows of a (sequence, KV head), over the whole cache (unused rows get zeros); the
+    // dK/dV: a block per 128 key rows of a (sequence, KV head), over the whole cache (unused rows get zeros); the
     // block's keys and values, and a 32-row tile each of q and dO.
     private static LaunchConfig KeyBlocks(AttentionShape shape) =>
         new(new Dim3(Blocks(shape.KeyStride), (uint)(shape.Batch * shape.KvHeads)), Threads,

@@ -76,9 +76,9 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
     private static IEnumerable<TestCaseData> TensorCoreCases()
     {
         const AttentionPath tc = AttentionPath.TensorCore;
-        // Exactly one 64-row tile of queries and keys, no mask.
+        // 64 queries and keys: one key tile, half a 128-row block; no mask.
         yield return Case("tc mha hs64 one tile", new AttentionShape(2, 64, 64, 64, 0, 2, 2, 64), NoMask, tc);
-        // Head size 128, 40 queries (a partial tile: warps 3 and 4 have no rows), right padding.
+        // Head size 128, 40 queries (a partial tile: warps 4 to 8 have no rows), right padding.
         yield return Case("tc mha hs128 padded", new AttentionShape(2, 40, 40, 40, 0, 2, 2, 128), [(0, 9), (0, 0)], tc);
         // GQA 4:1, 100 queries (a full and a partial tile), no mask.
         yield return Case("tc gqa hs128 tails", new AttentionShape(1, 100, 100, 100, 0, 8, 2, 128), NoMask, tc);
@@ -89,6 +89,11 @@ public abstract class AttentionKernelSuite : KernelSuite<AttentionKernels>
         yield return Case("tc cache prefill gqa hs64", new AttentionShape(2, 20, 50, 72, 30, 4, 2, 64), [(3, 0), (0, 5)], tc);
         // MQA, 33 keys in a 40-row cache.
         yield return Case("tc mqa hs64 cache", new AttentionShape(1, 33, 33, 40, 0, 4, 1, 64), NoMask, tc);
+        // Chunked prefill late in a cache: 20 queries at positions 130..149 over 150 keys of a 160-row cache (two
+        // 128-row key blocks, the second mostly unused), left padding.
+        yield return Case("tc late prefill gqa hs64", new AttentionShape(1, 20, 150, 160, 130, 4, 2, 64), [(5, 0)], tc);
+        // Two sequences of 130 (a full 128-row block and two rows), head size 128, padding on both.
+        yield return Case("tc two blocks hs128 padded", new AttentionShape(2, 130, 130, 130, 0, 2, 2, 128), [(0, 17), (3, 0)], tc);
     }
 
     private static TestCaseData Case(string name, AttentionShape shape, (int Left, int Right)[]? padding,

@@ -24,8 +24,11 @@ fp32 in the tensor core's order. Softmax statistics (m, l, lse, D) are fp32 from
 attention.cu; D = sum_j p_j dP_j is computed online in the dq kernel's first pass (no forward output needed).
 
 Shared memory (bf16, each row padded by 8 elements, 16 bytes, so that the 8 rows an ldmatrix reads fall in
-different banks): forward and dq 128 rows (the q, dO staging; then two key tiles), dk/dv two 128-row and two 32-row
-tiles: 34 KiB and 85 KiB at head size 128 (the launcher opts in above 48 KiB). Requires q, k, v, dO, out, dq, dk, dv 16-byte aligned (the launcher checks).
+different banks). Tiles stream through two buffers by cp.async (ptx.cuh; for_each_tile below): the next tile
+lands while the block computes on the current one. Forward: two buffers of a 64-row key and value tile (256 rows,
+the first 128 also stage q); dq: 128 rows (q and dO staging, then two buffers of 32-row key and value tiles);
+dk/dv: the block's 128 key and 128 value rows and two buffers of 32-row q and dO tiles (384 rows). At head size
+128: 68, 34 and 102 KiB (the launcher opts in above 48 KiB). Requires q, k, v, dO, out, dq, dk, dv 16-byte aligned (the launcher checks).
 */
 #include "common.cuh"
 #include "attention.cuh"
@@ -45,7 +48,6 @@ tiles: 34 KiB and 85 KiB at head size 128 (the launcher opts in above 48 KiB). R
 template <int HS>
 __device__ __forceinline__ void load_tile(bf16* tile, int rows, const bf16* source, i64 pitch, int first, int valid) {
     constexpr int pieces = HS / 8; // 16-byte pieces per row
-    UNROLL
     for (int c = threadIdx.x; c < rows * pieces; c += blockDim.x) {
         const int r = c / pieces;
         const int piece = c - r * pieces;
@@ -59,6 +61,48 @@ __device__ __forceinline__ void load_tile(bf16* tile, int rows, const bf16* sour
             }
         }
         store128(tile + r * (HS + FLASH_PAD) + piece * 8, value);
+    }
+}
+
+// The same staging through cp.async for two tiles at once (keys and values, or queries and their dO: the same rows
+// of two matrices of one layout), committed as one group: the copies land while the block computes on the other
+// buffer (see for_each_tile). Rows at or past `valid` are zero-filled without reading global memory.
+template <int HS, int ROWS>
+__device__ __forceinline__ void stage_tiles_async(bf16* first_tile, const bf16* first_source, const bf16* second_source,
+                                                  i64 pitch, int first, int valid) {
+    constexpr int pieces = HS / 8;
+    bf16* second_tile = first_tile + ROWS * (HS + FLASH_PAD);
+    for (int c = threadIdx.x; c < ROWS * pieces; c += blockDim.x) {
+        const int r = c / pieces;
+        const int piece = c - r * pieces;
+        const bool in_range = first + r < valid;
+        const i64 offset = in_range ? (i64)(first + r) * pitch + piece * 8 : 0; // a zero-fill reads nothing
+        const int shared_offset = r * (HS + FLASH_PAD) + piece * 8;
+        copy_async_16(first_tile + shared_offset, first_source + offset, in_range);
+        copy_async_16(second_tile + shared_offset, second_source + offset, in_range);
+    }
+    copy_async_commit();
+}
+
+// Runs body(t, buffer) for tiles t = 0 .. tiles-1, double-buffered: stage(t, buffer) issues tile t's copies into
+// buffer t % 2 (stage_tiles_async), and tile t + 1 is in flight while the block computes on tile t. Barriers:
+// after the wait (every thread's copies of tile t have landed) and after the body (every warp is done with the
+// buffer before it is refilled). All threads of the block call it; body must not skip the barriers (no return).
+template <typename Stage, typename Body>
+__device__ __forceinline__ void for_each_tile(int tiles, Stage stage, Body body) {
+    if (tiles > 0) {
+        stage(0, 0);
+    }
+    for (int t = 0; t < tiles; t++) {
+        if (t + 1 < tiles) {
+            stage(t + 1, (t + 1) & 1);
+            copy_async_wait<1>();
+        } else {
+            copy_async_wait<0>();
+        }
+        __syncthreads();
+        body(t, t & 1);
+        __syncthreads();
     }
 }
 
@@ -207,31 +251,34 @@ template <int HS>
 __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                               const unsigned char* mask, const AttentionDims& dims) {
     constexpr int stride = HS + FLASH_PAD;
-    bf16* k_tile = dynamic_shared<bf16>();
-    bf16* v_tile = k_tile + FLASH_KEYS * stride;
+    bf16* tiles = dynamic_shared<bf16>(); // two buffers of a key and a value tile (256 rows)
     const int warp = threadIdx.x / WARP_SIZE;
     const QueryBlock qb = query_block<HS>(q, k, v, mask, dims);
 
-    // The warp's q rows as A fragments, staged through the key and value tiles (one 128-row region).
-    load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, qb.q, qb.q_width, blockIdx.x * FLASH_BLOCK_ROWS, dims.query_length);
+    // The warp's q rows as A fragments, staged through the first 128 rows.
+    load_tile<HS>(tiles, FLASH_BLOCK_ROWS, qb.q, qb.q_width, blockIdx.x * FLASH_BLOCK_ROWS, dims.query_length);
     __syncthreads();
     u32 qa[HS / 16][4];
     UNROLL
     for (int kk = 0; kk < HS / 16; kk++) {
-        fragment_a(qa[kk], k_tile, stride, warp * FLASH_ROWS, kk * 16);
+        fragment_a(qa[kk], tiles, stride, warp * FLASH_ROWS, kk * 16);
     }
 
     float o[HS / 8][4] = {};
     float m[2] = {negative_infinity(), negative_infinity()};
     float l[2] = {0.0f, 0.0f}; // this lane's part of each row's sum (the row's 4 lanes are summed at the end)
-    for (int key0 = 0; key0 < qb.block_keys; key0 += FLASH_KEYS) {
-        __syncthreads(); // every warp is done with the previous tile (and the q fragments)
-        load_tile<HS>(k_tile, FLASH_KEYS, qb.k, qb.kv_width, key0, dims.key_length);
-        load_tile<HS>(v_tile, FLASH_KEYS, qb.v, qb.kv_width, key0, dims.key_length);
-        __syncthreads();
+    __syncthreads(); // every warp has its q fragments: the region is the key and value buffers from here
+    const auto stage = [&](int t, int buffer) {
+        stage_tiles_async<HS, FLASH_KEYS>(tiles + buffer * 2 * FLASH_KEYS * stride, qb.k, qb.v, qb.kv_width, t * FLASH_KEYS,
+                                          dims.key_length);
+    };
+    for_each_tile((qb.block_keys + FLASH_KEYS - 1) / FLASH_KEYS, stage, [&](int t, int buffer) {
+        const int key0 = t * FLASH_KEYS;
         if (key0 >= qb.warp_keys) {
-            continue; // no query of this warp sees the tile (warp-uniform)
+            return; // no query of this warp sees the tile (warp-uniform)
         }
+        const bf16* k_tile = tiles + buffer * 2 * FLASH_KEYS * stride;
+        const bf16* v_tile = k_tile + FLASH_KEYS * stride;
         float s[FLASH_KEYS / 8][4];
         tile_products<HS, FLASH_KEYS>(s, qa, k_tile);
         scale_and_mask<FLASH_KEYS>(s, qb.query0, key0, qb.mask, dims);
@@ -256,7 +303,7 @@ __device__ __forceinline__ void flash_forward(bf16* out, float* lse, const bf16*
             }
         }
         accumulate_products<HS, FLASH_KEYS>(o, s, v_tile);
-    }
+    });
 
     UNROLL
     for (int r = 0; r < 2; r++) {
@@ -305,23 +352,23 @@ __device__ __forceinline__ void output_deltas(float delta[2], const u32 da[HS / 
 }
 
 // The dq kernel's first pass without saved statistics: m and l as in forward, and n = sum_j exp(s_j - m) dP_j
-// online, so that D = n / l; returns lse and D for the lane's two rows. Walks the key tiles through the two shared
-// tiles (all threads of the block take part).
-template <int HS>
+// online, so that D = n / l; returns lse and D for the lane's two rows. Walks the key tiles through the two
+// buffers at `tiles` (all threads of the block take part).
+template <int HS, typename Stage>
 __device__ __forceinline__ void flash_softmax_statistics(float log_sum[2], float delta[2], const u32 qa[HS / 16][4],
-                                                         const u32 da[HS / 16][4], bf16* k_tile, bf16* v_tile,
+                                                         const u32 da[HS / 16][4], const bf16* tiles, Stage stage,
                                                          const QueryBlock& qb, const AttentionDims& dims) {
+    constexpr int stride = HS + FLASH_PAD;
     float m[2] = {negative_infinity(), negative_infinity()};
     float l[2] = {0.0f, 0.0f};
     float n_sum[2] = {0.0f, 0.0f};
-    for (int key0 = 0; key0 < qb.block_keys; key0 += FLASH_DQ_KEYS) {
-        __syncthreads();
-        load_tile<HS>(k_tile, FLASH_DQ_KEYS, qb.k, qb.kv_width, key0, dims.key_length);
-        load_tile<HS>(v_tile, FLASH_DQ_KEYS, qb.v, qb.kv_width, key0, dims.key_length);
-        __syncthreads();
+    for_each_tile((qb.block_keys + FLASH_DQ_KEYS - 1) / FLASH_DQ_KEYS, stage, [&](int t, int buffer) {
+        const int key0 = t * FLASH_DQ_KEYS;
         if (key0 >= qb.warp_keys) {
-            continue;
+            return;
         }
+        const bf16* k_tile = tiles + buffer * 2 * FLASH_DQ_KEYS * stride;
+        const bf16* v_tile = k_tile + FLASH_DQ_KEYS * stride;
         float s[FLASH_DQ_KEYS / 8][4];
         float dp[FLASH_DQ_KEYS / 8][4];
         tile_products<HS, FLASH_DQ_KEYS>(s, qa, k_tile);
@@ -342,7 +389,7 @@ __device__ __forceinline__ void flash_softmax_statistics(float log_sum[2], float
                 n_sum[c / 2] += s[n][c] * dp[n][c];
             }
         }
-    }
+    });
     UNROLL
     for (int r = 0; r < 2; r++) {
         const float sum = quad_sum(l[r]);
@@ -359,28 +406,33 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
                                                   const unsigned char* mask, const bf16* dout, const bf16* out,
                                                   const AttentionDims& dims) {
     constexpr int stride = HS + FLASH_PAD;
-    bf16* k_tile = dynamic_shared<bf16>();
-    bf16* v_tile = k_tile + FLASH_DQ_KEYS * stride;
+    bf16* tiles = dynamic_shared<bf16>(); // 128 rows: the q, dO staging, then two buffers of a key and a value tile
     const int warp = threadIdx.x / WARP_SIZE;
     const QueryBlock qb = query_block<HS>(q, k, v, mask, dims);
 
-    // q, then dO rows as A fragments, staged through the block's 128-row region of shared memory.
+    // q, then dO rows as A fragments, staged through the block's 128 rows of shared memory.
     const int block_query0 = blockIdx.x * FLASH_BLOCK_ROWS;
     u32 qa[HS / 16][4];
     u32 da[HS / 16][4];
-    load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, qb.q, qb.q_width, block_query0, dims.query_length);
+    load_tile<HS>(tiles, FLASH_BLOCK_ROWS, qb.q, qb.q_width, block_query0, dims.query_length);
     __syncthreads();
     UNROLL
     for (int kk = 0; kk < HS / 16; kk++) {
-        fragment_a(qa[kk], k_tile, stride, warp * FLASH_ROWS, kk * 16);
+        fragment_a(qa[kk], tiles, stride, warp * FLASH_ROWS, kk * 16);
     }
     __syncthreads();
-    load_tile<HS>(k_tile, FLASH_BLOCK_ROWS, dout + qb.q_offset, qb.q_width, block_query0, dims.query_length);
+    load_tile<HS>(tiles, FLASH_BLOCK_ROWS, dout + qb.q_offset, qb.q_width, block_query0, dims.query_length);
     __syncthreads();
     UNROLL
     for (int kk = 0; kk < HS / 16; kk++) {
-        fragment_a(da[kk], k_tile, stride, warp * FLASH_ROWS, kk * 16);
+        fragment_a(da[kk], tiles, stride, warp * FLASH_ROWS, kk * 16);
     }
+    __syncthreads(); // every warp has its fragments: the region is the key and value buffers from here
+    const auto stage = [&](int t, int buffer) {
+        stage_tiles_async<HS, FLASH_DQ_KEYS>(tiles + buffer * 2 * FLASH_DQ_KEYS * stride, qb.k, qb.v, qb.kv_width,
+                                             t * FLASH_DQ_KEYS, dims.key_length);
+    };
+    const int key_tiles = (qb.block_keys + FLASH_DQ_KEYS - 1) / FLASH_DQ_KEYS;
 
     float log_sum[2];
     float delta[2];
@@ -402,7 +454,7 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
             }
         }
     } else {
-        flash_softmax_statistics<HS>(log_sum, delta, qa, da, k_tile, v_tile, qb, dims);
+        flash_softmax_statistics<HS>(log_sum, delta, qa, da, tiles, stage, qb, dims);
         UNROLL
         for (int r = 0; r < 2; r++) {
             const int i = qb.query0 + fragment_row(2 * r);
@@ -416,14 +468,13 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
 
     // Pass 2: dS = p (dP - D), dq += dS k.
     float acc[HS / 8][4] = {};
-    for (int key0 = 0; key0 < qb.block_keys; key0 += FLASH_DQ_KEYS) {
-        __syncthreads();
-        load_tile<HS>(k_tile, FLASH_DQ_KEYS, qb.k, qb.kv_width, key0, dims.key_length);
-        load_tile<HS>(v_tile, FLASH_DQ_KEYS, qb.v, qb.kv_width, key0, dims.key_length);
-        __syncthreads();
+    for_each_tile(key_tiles, stage, [&](int t, int buffer) {
+        const int key0 = t * FLASH_DQ_KEYS;
         if (key0 >= qb.warp_keys) {
-            continue;
+            return;
         }
+        const bf16* k_tile = tiles + buffer * 2 * FLASH_DQ_KEYS * stride;
+        const bf16* v_tile = k_tile + FLASH_DQ_KEYS * stride;
         float s[FLASH_DQ_KEYS / 8][4];
         float dp[FLASH_DQ_KEYS / 8][4];
         tile_products<HS, FLASH_DQ_KEYS>(s, qa, k_tile);
@@ -438,7 +489,7 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
             }
         }
         accumulate_products<HS, FLASH_DQ_KEYS>(acc, s, k_tile);
-    }
+    });
 
     UNROLL
     for (int r = 0; r < 2; r++) {
@@ -462,8 +513,7 @@ __device__ __forceinline__ void flash_backward_dkv(bf16* dk, bf16* dv, const flo
     constexpr int stride = HS + FLASH_PAD;
     bf16* k_tile = dynamic_shared<bf16>();
     bf16* v_tile = k_tile + FLASH_BLOCK_ROWS * stride;
-    bf16* q_tile = v_tile + FLASH_BLOCK_ROWS * stride;
-    bf16* do_tile = q_tile + FLASH_QUERIES * stride;
+    bf16* query_tiles = v_tile + FLASH_BLOCK_ROWS * stride; // two buffers of a q and a dO tile
     const int warp = threadIdx.x / WARP_SIZE;
     const int b = blockIdx.y / dims.kv_heads;
     const int kv_head = blockIdx.y - b * dims.kv_heads;
@@ -481,70 +531,77 @@ __device__ __forceinline__ void flash_backward_dkv(bf16* dk, bf16* dv, const flo
 
     float dk_acc[HS / 8][4] = {};
     float dv_acc[HS / 8][4] = {};
-    // Query i sees key j only if i >= j - QueryOffset: tiles before the block's first key are skipped.
+    // Query i sees key j only if i >= j - QueryOffset: tiles before the block's first key are skipped. The tiles
+    // run over (query head of the group, query tile), head major: t -> head t / per_head, tile t % per_head.
     const int first_query = max(0, block_key0 - dims.query_offset) / FLASH_QUERIES * FLASH_QUERIES;
     const int warp_first_query = max(0, key0 - dims.query_offset);
     const bool warp_has_keys = key0 < dims.key_length;
-    const int queries = block_key0 < dims.key_length ? dims.query_length : 0;
-    for (int gi = 0; gi < group; gi++) {
-        const int h = kv_head * group + gi;
-        const i64 q_offset = (i64)b * dims.query_length * q_width + (i64)h * HS;
-        const float* lse_row = stats + (i64)b * dims.query_length * dims.heads + h; // + i * heads
-        for (int q0 = first_query; q0 < queries; q0 += FLASH_QUERIES) {
-            __syncthreads(); // the key tiles are loaded; every warp is done with the previous query tile
-            load_tile<HS>(q_tile, FLASH_QUERIES, q + q_offset, q_width, q0, dims.query_length);
-            load_tile<HS>(do_tile, FLASH_QUERIES, dout + q_offset, q_width, q0, dims.query_length);
-            __syncthreads();
-            if (!warp_has_keys || q0 + FLASH_QUERIES <= warp_first_query) {
-                continue;
-            }
-            // s^T = k q^T and dP^T = v dO^T for the warp's 16 keys and the tile's 32 queries.
-            float s[FLASH_QUERIES / 8][4] = {};
-            float dp[FLASH_QUERIES / 8][4] = {};
-            UNROLL
-            for (int kk = 0; kk < HS / 16; kk++) {
-                u32 ka[4];
-                u32 va[4];
-                fragment_a(ka, k_tile, stride, warp * FLASH_ROWS, kk * 16);
-                fragment_a(va, v_tile, stride, warp * FLASH_ROWS, kk * 16);
-                UNROLL
-                for (int n = 0; n < FLASH_QUERIES / 8; n += 2) {
-                    u32 bq0[2];
-                    u32 bq1[2];
-                    u32 bd0[2];
-                    u32 bd1[2];
-                    fragment_b_rows(bq0, bq1, q_tile, stride, n * 8, kk * 16);
-                    fragment_b_rows(bd0, bd1, do_tile, stride, n * 8, kk * 16);
-                    mma_bf16_16x8x16(s[n], ka, bq0);
-                    mma_bf16_16x8x16(s[n + 1], ka, bq1);
-                    mma_bf16_16x8x16(dp[n], va, bd0);
-                    mma_bf16_16x8x16(dp[n + 1], va, bd1);
-                }
-            }
-            // p^T and dS^T in place of s and dp.
-            UNROLL
-            for (int n = 0; n < FLASH_QUERIES / 8; n++) {
-                UNROLL
-                for (int c = 0; c < 4; c++) {
-                    const int j = key0 + fragment_row(c);
-                    const int i = q0 + n * 8 + fragment_column(c);
-                    float p = 0.0f;
-                    float ds = 0.0f;
-                    if (i < dims.query_length && key_visible(i, j, mask_seq, dims)) {
-                        const float log_sum = lse_row[(i64)i * dims.heads];
-                        if (log_sum != negative_infinity()) { // always true when j is seen; a guard, not a case
-                            p = __expf(s[n][c] * dims.scale - log_sum);
-                            ds = p * (dp[n][c] - lse_row[items + (i64)i * dims.heads]);
-                        }
-                    }
-                    s[n][c] = p;
-                    dp[n][c] = ds;
-                }
-            }
-            accumulate_products<HS, FLASH_QUERIES>(dv_acc, s, do_tile); // dv += p^T dO
-            accumulate_products<HS, FLASH_QUERIES>(dk_acc, dp, q_tile); // dk += dS^T q
+    const int per_head = block_key0 < dims.key_length && first_query < dims.query_length
+                             ? (dims.query_length - first_query + FLASH_QUERIES - 1) / FLASH_QUERIES
+                             : 0;
+    const auto q_offset = [&](int t) {
+        return (i64)b * dims.query_length * q_width + (i64)(kv_head * group + t / per_head) * HS;
+    };
+    const auto stage = [&](int t, int buffer) {
+        const i64 offset = q_offset(t);
+        stage_tiles_async<HS, FLASH_QUERIES>(query_tiles + buffer * 2 * FLASH_QUERIES * stride, q + offset, dout + offset,
+                                             q_width, first_query + (t % per_head) * FLASH_QUERIES, dims.query_length);
+    };
+    for_each_tile(group * per_head, stage, [&](int t, int buffer) {
+        const int h = kv_head * group + t / per_head;
+        const int q0 = first_query + (t % per_head) * FLASH_QUERIES;
+        if (!warp_has_keys || q0 + FLASH_QUERIES <= warp_first_query) {
+            return;
         }
-    }
+        const bf16* q_tile = query_tiles + buffer * 2 * FLASH_QUERIES * stride;
+        const bf16* do_tile = q_tile + FLASH_QUERIES * stride;
+        const float* lse_row = stats + (i64)b * dims.query_length * dims.heads + h; // + i * heads
+        // s^T = k q^T and dP^T = v dO^T for the warp's 16 keys and the tile's 32 queries.
+        float s[FLASH_QUERIES / 8][4] = {};
+        float dp[FLASH_QUERIES / 8][4] = {};
+        UNROLL
+        for (int kk = 0; kk < HS / 16; kk++) {
+            u32 ka[4];
+            u32 va[4];
+            fragment_a(ka, k_tile, stride, warp * FLASH_ROWS, kk * 16);
+            fragment_a(va, v_tile, stride, warp * FLASH_ROWS, kk * 16);
+            UNROLL
+            for (int n = 0; n < FLASH_QUERIES / 8; n += 2) {
+                u32 bq0[2];
+                u32 bq1[2];
+                u32 bd0[2];
+                u32 bd1[2];
+                fragment_b_rows(bq0, bq1, q_tile, stride, n * 8, kk * 16);
+                fragment_b_rows(bd0, bd1, do_tile, stride, n * 8, kk * 16);
+                mma_bf16_16x8x16(s[n], ka, bq0);
+                mma_bf16_16x8x16(s[n + 1], ka, bq1);
+                mma_bf16_16x8x16(dp[n], va, bd0);
+                mma_bf16_16x8x16(dp[n + 1], va, bd1);
+            }
+        }
+        // p^T and dS^T in place of s and dp.
+        UNROLL
+        for (int n = 0; n < FLASH_QUERIES / 8; n++) {
+            UNROLL
+            for (int c = 0; c < 4; c++) {
+                const int j = key0 + fragment_row(c);
+                const int i = q0 + n * 8 + fragment_column(c);
+                float p = 0.0f;
+                float ds = 0.0f;
+                if (i < dims.query_length && key_visible(i, j, mask_seq, dims)) {
+                    const float log_sum = lse_row[(i64)i * dims.heads];
+                    if (log_sum != negative_infinity()) { // always true when j is seen; a guard, not a case
+                        p = __expf(s[n][c] * dims.scale - log_sum);
+                        ds = p * (dp[n][c] - lse_row[items + (i64)i * dims.heads]);
+                    }
+                }
+                s[n][c] = p;
+                dp[n][c] = ds;
+            }
+        }
+        accumulate_products<HS, FLASH_QUERIES>(dv_acc, s, do_tile); // dv += p^T dO
+        accumulate_products<HS, FLASH_QUERIES>(dk_acc, dp, q_tile); // dk += dS^T q
+    });
 
     // Every row < KeyStride is written: unused cache slots and masked keys get the zeros they accumulated.
     UNROLL

@@ -155,6 +155,21 @@ inline void load_matrices(unsigned r[4], const void* row, ::emu::WarpOp op) {
 inline void load_matrix_x4(unsigned r[4], const void* row) { load_matrices(r, row, ::emu::WarpOp::LoadMatrix); }
 inline void load_matrix_x4_transposed(unsigned r[4], const void* row) { load_matrices(r, row, ::emu::WarpOp::LoadMatrixTransposed); }
 
+// cp.async (kernels/ptx.cuh): a thread's copies are queued and performed only when a wait covers them, so reading
+// a tile before waiting for it sees stale data, deterministically, as it may on a GPU.
+namespace emu {
+void async_copy(void* destination, const void* source, int bytes, int valid_bytes);
+void async_commit();
+void async_wait(int pending_groups);
+} // namespace emu
+
+inline void copy_async_16(void* shared_destination, const void* global_source, bool valid) {
+    ::emu::async_copy(shared_destination, global_source, 16, valid ? 16 : 0);
+}
+inline void copy_async_commit() { ::emu::async_commit(); }
+template <int N>
+inline void copy_async_wait() { ::emu::async_wait(N); }
+
 inline void mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]) {
     ::emu::MmaFragments fragments{d, a, b};
     std::uint64_t address = 0;

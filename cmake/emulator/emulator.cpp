@@ -96,7 +96,18 @@ enum class LaneState { Ready, AtBarrier, AtWarp, Exited };
 
 struct Block;
 
+// A cp.async not yet performed: it lands when a wait_group covers its group.
+struct PendingCopy {
+    void* destination;
+    const void* source;
+    int bytes;
+    int valid_bytes;
+    int group;
+};
+
 struct Lane {
+    std::vector<PendingCopy> copies;
+    int committed_groups;
     Block* block;
     int linear;
     uint3 index;
@@ -354,6 +365,8 @@ void run_block(LaunchState& launch, uint3 block_index) {
         lane.state = LaneState::Ready;
         lane.barrier_file = nullptr;
         lane.barrier_line = 0;
+        lane.copies.clear();
+        lane.committed_groups = 0;
         lane.stack = self.stack(i);
         if (lane.stack == nullptr) {
             launch.fail(where(block) + ": cannot map a fiber stack");
@@ -687,6 +700,31 @@ static void load_matrix_fragments(const std::uint64_t* values, bool transposed) 
             lanes[l].r[i] = lo | (hi << 16);
         }
     }
+}
+
+void async_copy(void* destination, const void* source, int bytes, int valid_bytes) {
+    Lane& lane = *worker.lane;
+    lane.copies.push_back(PendingCopy{destination, source, bytes, valid_bytes, lane.committed_groups});
+}
+
+void async_commit() {
+    worker.lane->committed_groups++;
+}
+
+// Performs, in issue order, the copies of every committed group but the newest `pending_groups`.
+void async_wait(int pending_groups) {
+    Lane& lane = *worker.lane;
+    const int last = lane.committed_groups - 1 - pending_groups;
+    std::size_t kept = 0;
+    for (const PendingCopy& copy : lane.copies) {
+        if (copy.group > last) {
+            lane.copies[kept++] = copy;
+            continue;
+        }
+        std::memcpy(copy.destination, copy.source, (std::size_t)copy.valid_bytes);
+        std::memset(static_cast<unsigned char*>(copy.destination) + copy.valid_bytes, 0, (std::size_t)(copy.bytes - copy.valid_bytes));
+    }
+    lane.copies.resize(kept);
 }
 
 std::uint64_t warp_collective(unsigned mask, WarpOp op, std::uint64_t value, int argument, int width) {

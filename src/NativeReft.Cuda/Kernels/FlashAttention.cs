@@ -14,7 +14,9 @@ internal sealed class FlashAttention : IDisposable
     // Tile sizes, as kernels/flash_attention.cu defines them.
     private const uint Threads = 256;
     private const int BlockRows = 128;
-    private const int QueryTile = 32;
+    private const int ForwardRows = 4 * 64;
+    private const int QueryRows = BlockRows;
+    private const int KeyValueRows = 2 * BlockRows + 4 * 32;
     private const int Pad = 8;
 
     private readonly IDeviceRuntime runtime;
@@ -36,14 +38,14 @@ internal sealed class FlashAttention : IDisposable
 
     public void Forward(AttentionShape shape, DeviceStream stream, DevicePointer output, DevicePointer logSumExp,
         DevicePointer q, DevicePointer k, DevicePointer v, DevicePointer keyMask, AttentionKernels.Dims dims) =>
-        runtime.Launch(functions[("forward", shape.HeadSize)], QueryBlocks(shape), stream, output, logSumExp, q, k, v, keyMask, dims);
+        runtime.Launch(functions[("forward", shape.HeadSize)], QueryBlocks(shape, ForwardRows), stream, output, logSumExp, q, k, v, keyMask, dims);
 
     /// <summary>dQ (and the softmax statistics in scratch), then dK and dV from them.</summary>
     public void Backward(AttentionShape shape, DeviceStream stream, DevicePointer dQ, DevicePointer dK, DevicePointer dV,
         DevicePointer scratch, DevicePointer q, DevicePointer k, DevicePointer v, DevicePointer keyMask, DevicePointer dOut,
         AttentionKernels.Dims dims)
     {
-        runtime.Launch(functions[("backward_dq", shape.HeadSize)], QueryBlocks(shape), stream, dQ, scratch, q, k, v, keyMask, dOut, dims);
+        runtime.Launch(functions[("backward_dq", shape.HeadSize)], QueryBlocks(shape, QueryRows), stream, dQ, scratch, q, k, v, keyMask, dOut, dims);
         runtime.Launch(functions[("backward_dkv", shape.HeadSize)], KeyBlocks(shape), stream, dK, dV, scratch, q, k, v, keyMask, dOut, dims);
     }
 
@@ -55,22 +57,21 @@ internal sealed class FlashAttention : IDisposable
         DevicePointer dV, DevicePointer scratch, DevicePointer q, DevicePointer k, DevicePointer v, DevicePointer keyMask,
         DevicePointer dOut, AttentionKernels.Dims dims)
     {
-        runtime.Launch(functions[("backward_dq_saved", shape.HeadSize)], QueryBlocks(shape), stream, dQ, scratch, q, k, v, keyMask, dOut, output, dims);
+        runtime.Launch(functions[("backward_dq_saved", shape.HeadSize)], QueryBlocks(shape, QueryRows), stream, dQ, scratch, q, k, v, keyMask, dOut, output, dims);
         runtime.Launch(functions[("backward_dkv", shape.HeadSize)], KeyBlocks(shape), stream, dK, dV, scratch, q, k, v, keyMask, dOut, dims);
     }
 
     public void Dispose() => module.Dispose();
 
-    // Forward and dq: a block per 128 query rows of a (sequence, head); 128 rows of shared memory (the q and dO
-    // staging, then the key and value tiles).
-    private static LaunchConfig QueryBlocks(AttentionShape shape) =>
-        new(new Dim3(Blocks(shape.QueryLength), (uint)(shape.Batch * shape.Heads)), Threads, TileBytes(BlockRows, shape.HeadSize));
+    // Forward and dq: a block per 128 query rows of a (sequence, head). Shared rows (kernels/flash_attention.cu's
+    // header): forward two buffers of a 64-row key and value tile, dq 128 (its q and dO staging).
+    private static LaunchConfig QueryBlocks(AttentionShape shape, int sharedRows) =>
+        new(new Dim3(Blocks(shape.QueryLength), (uint)(shape.Batch * shape.Heads)), Threads, TileBytes(sharedRows, shape.HeadSize));
 
     // dK/dV: a block per 128 key rows of a (sequence, KV head), over the whole cache (unused rows get zeros); the
-    // block's keys and values, and a 32-row tile each of q and dO.
+    // block's keys and values, and two buffers of a 32-row q and dO tile.
     private static LaunchConfig KeyBlocks(AttentionShape shape) =>
-        new(new Dim3(Blocks(shape.KeyStride), (uint)(shape.Batch * shape.KvHeads)), Threads,
-            2 * TileBytes(BlockRows, shape.HeadSize) + 2 * TileBytes(QueryTile, shape.HeadSize));
+        new(new Dim3(Blocks(shape.KeyStride), (uint)(shape.Batch * shape.KvHeads)), Threads, TileBytes(KeyValueRows, shape.HeadSize));
 
     private static uint Blocks(int rows) => (uint)((rows + BlockRows - 1) / BlockRows);
 

@@ -351,6 +351,17 @@ __device__ __forceinline__ void output_deltas(float delta[2], const u32 da[HS / 
     delta[1] = quad_sum(sum[1]);
 }
 
+// The dq kernel's products for one key tile (its value tile follows in shared memory): s = q k^T scaled and
+// masked, dp = dO v^T, for the warp's 16 rows.
+template <int HS>
+__device__ __forceinline__ void dq_tile_scores(float s[FLASH_DQ_KEYS / 8][4], float dp[FLASH_DQ_KEYS / 8][4],
+                                               const u32 qa[HS / 16][4], const u32 da[HS / 16][4], const bf16* k_tile,
+                                               int key0, const QueryBlock& qb, const AttentionDims& dims) {
+    tile_products<HS, FLASH_DQ_KEYS>(s, qa, k_tile);
+    tile_products<HS, FLASH_DQ_KEYS>(dp, da, k_tile + FLASH_DQ_KEYS * (HS + FLASH_PAD));
+    scale_and_mask<FLASH_DQ_KEYS>(s, qb.query0, key0, qb.mask, dims);
+}
+
 // The dq kernel's first pass without saved statistics: m and l as in forward, and n = sum_j exp(s_j - m) dP_j
 // online, so that D = n / l; returns lse and D for the lane's two rows. Walks the key tiles through the two
 // buffers at `tiles` (all threads of the block take part).
@@ -368,12 +379,9 @@ __device__ __forceinline__ void flash_softmax_statistics(float log_sum[2], float
             return;
         }
         const bf16* k_tile = tiles + buffer * 2 * FLASH_DQ_KEYS * stride;
-        const bf16* v_tile = k_tile + FLASH_DQ_KEYS * stride;
         float s[FLASH_DQ_KEYS / 8][4];
         float dp[FLASH_DQ_KEYS / 8][4];
-        tile_products<HS, FLASH_DQ_KEYS>(s, qa, k_tile);
-        tile_products<HS, FLASH_DQ_KEYS>(dp, da, v_tile);
-        scale_and_mask<FLASH_DQ_KEYS>(s, qb.query0, key0, qb.mask, dims);
+        dq_tile_scores<HS>(s, dp, qa, da, k_tile, key0, qb, dims);
         float alpha[2];
         softmax_step<FLASH_DQ_KEYS>(s, m, alpha);
         UNROLL
@@ -474,12 +482,9 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
             return;
         }
         const bf16* k_tile = tiles + buffer * 2 * FLASH_DQ_KEYS * stride;
-        const bf16* v_tile = k_tile + FLASH_DQ_KEYS * stride;
         float s[FLASH_DQ_KEYS / 8][4];
         float dp[FLASH_DQ_KEYS / 8][4];
-        tile_products<HS, FLASH_DQ_KEYS>(s, qa, k_tile);
-        tile_products<HS, FLASH_DQ_KEYS>(dp, da, v_tile);
-        scale_and_mask<FLASH_DQ_KEYS>(s, qb.query0, key0, qb.mask, dims);
+        dq_tile_scores<HS>(s, dp, qa, da, k_tile, key0, qb, dims);
         UNROLL
         for (int n = 0; n < FLASH_DQ_KEYS / 8; n++) {
             UNROLL

@@ -69,32 +69,39 @@ public abstract class CudaBackendTrainingSuite
         {
             Assert.That(deviceModel.Fingerprint, Is.EqualTo(cpuModel.Fingerprint), "one fingerprint whatever the backend");
             var config = LoReft with { Type = type, Layers = [0, 1, 2, 3, 4], Positions = new PositionSpec(2, 1) };
-            using var cpuSet = InterventionSet.Create(config, cpuModel, seed: 7);
-            using var deviceSet = InterventionSet.Create(config, deviceModel, seed: 7);
-            CopyParameters(cpuSet, deviceSet);
             var data = Stories.Dataset(tokenizer);
             var batch = new ReftBatch([data.Examples[0], data.Examples[1], data.Examples[2]]);
-            double scale = 1.0 / batch.Targets.Length;
-
-            cpuSet.ZeroGradients();
-            deviceSet.ZeroGradients();
             var masks = dropout > 0 ? new DropoutMasks(dropout, seed: 11, step: 1, microBatch: 0) : null;
-            double expectedLoss = ReftObjective.ForwardBackward(cpuModel, cpuSet, batch, scale, masks);
-            double loss = ReftObjective.ForwardBackward(deviceModel, deviceSet, batch, scale, masks);
+            AssertOneStepMatches(config, cpuModel, deviceModel, batch, masks);
+        }
+    }
 
-            Assert.That(loss, Is.EqualTo(expectedLoss).Within(0.5).Percent, "summed loss");
-            foreach (var (c, d) in cpuSet.Interventions.SelectMany(i => i.Slots()).Zip(deviceSet.Interventions.SelectMany(i => i.Slots())))
-            {
-                var expected = Download(cpu, c.Gradient);
-                var actual = Download(device, d.Gradient);
-                Assert.That(expected, Has.Some.Not.EqualTo(0f), $"{c.Name} receives a gradient");
-                Assert.That(RelativeError(actual, expected), Is.LessThan(0.1), $"{c.Name} gradient, norm-relative");
-            }
+    // One forward and backward on both backends from the same intervention parameters: the summed loss within
+    // 0.5%, every intervention gradient within 10% (norm-relative).
+    private static void AssertOneStepMatches(ReftConfig config, LlamaModel cpuModel, LlamaModel deviceModel, ReftBatch batch,
+        DropoutMasks? masks = null)
+    {
+        using var cpuSet = InterventionSet.Create(config, cpuModel, seed: 7);
+        using var deviceSet = InterventionSet.Create(config, deviceModel, seed: 7);
+        CopyParameters(cpuSet, deviceSet);
+        double scale = 1.0 / batch.Targets.Length;
+        cpuSet.ZeroGradients();
+        deviceSet.ZeroGradients();
+        double expectedLoss = ReftObjective.ForwardBackward(cpuModel, cpuSet, batch, scale, masks);
+        double loss = ReftObjective.ForwardBackward(deviceModel, deviceSet, batch, scale, masks);
+
+        Assert.That(loss, Is.EqualTo(expectedLoss).Within(0.5).Percent, "summed loss");
+        foreach (var (c, d) in cpuSet.Interventions.SelectMany(i => i.Slots()).Zip(deviceSet.Interventions.SelectMany(i => i.Slots())))
+        {
+            var expected = Download(cpuModel.Backend, c.Gradient);
+            var actual = Download(deviceModel.Backend, d.Gradient);
+            Assert.That(expected, Has.Some.Not.EqualTo(0f), $"{c.Name} receives a gradient");
+            Assert.That(RelativeError(actual, expected), Is.LessThan(0.1), $"{c.Name} gradient, norm-relative");
         }
     }
 
     // A model with head size 64 (stories260K's is 8), so that the step's attention runs on the tensor-core kernels
-    // (flash_attention.cu) under AttentionPath.Auto; 48 tokens per sequence: a partial 64-row tile.
+    // (flash_attention.cu) under AttentionPath.Auto; 48 tokens per sequence: a partial 128-row block.
     private static readonly LlamaConfig HeadSize64 = new()
     {
         Dim = 128, HiddenDim = 256, Layers = 2, Heads = 2, KvHeads = 1, VocabSize = 256, MaxSeqLen = 64,
@@ -115,25 +122,7 @@ public abstract class CudaBackendTrainingSuite
         var weights = RandomBFloat16Weights(HeadSize64, seed: 5);
         using var cpuModel = LlamaModel.FromWeights(HeadSize64, weights, cpu);
         using var deviceModel = LlamaModel.FromWeights(HeadSize64, weights, device);
-        var config = LoReft with { Layers = [0, 1], Positions = new PositionSpec(3, 2) };
-        using var cpuSet = InterventionSet.Create(config, cpuModel, seed: 7);
-        using var deviceSet = InterventionSet.Create(config, deviceModel, seed: 7);
-        CopyParameters(cpuSet, deviceSet);
-        double scale = 1.0 / batch.Targets.Length;
-
-        cpuSet.ZeroGradients();
-        deviceSet.ZeroGradients();
-        double expectedLoss = ReftObjective.ForwardBackward(cpuModel, cpuSet, batch, scale);
-        double loss = ReftObjective.ForwardBackward(deviceModel, deviceSet, batch, scale);
-
-        Assert.That(loss, Is.EqualTo(expectedLoss).Within(0.5).Percent, "summed loss");
-        foreach (var (c, d) in cpuSet.Interventions.SelectMany(i => i.Slots()).Zip(deviceSet.Interventions.SelectMany(i => i.Slots())))
-        {
-            var expected = Download(cpu, c.Gradient);
-            var actual = Download(device, d.Gradient);
-            Assert.That(expected, Has.Some.Not.EqualTo(0f), $"{c.Name} receives a gradient");
-            Assert.That(RelativeError(actual, expected), Is.LessThan(0.1), $"{c.Name} gradient, norm-relative");
-        }
+        AssertOneStepMatches(LoReft with { Layers = [0, 1], Positions = new PositionSpec(3, 2) }, cpuModel, deviceModel, batch);
     }
 
     // Uniform in +-1/sqrt(fan-in), rounded to bf16 (what the device stores), norms 1.

@@ -351,15 +351,25 @@ __device__ __forceinline__ void output_deltas(float delta[2], const u32 da[HS / 
     delta[1] = quad_sum(sum[1]);
 }
 
-// The dq kernel's products for one key tile (its value tile follows in shared memory): s = q k^T scaled and
-// masked, dp = dO v^T, for the warp's 16 rows.
-template <int HS>
-__device__ __forceinline__ void dq_tile_scores(float s[FLASH_DQ_KEYS / 8][4], float dp[FLASH_DQ_KEYS / 8][4],
-                                               const u32 qa[HS / 16][4], const u32 da[HS / 16][4], const bf16* k_tile,
-                                               int key0, const QueryBlock& qb, const AttentionDims& dims) {
-    tile_products<HS, FLASH_DQ_KEYS>(s, qa, k_tile);
-    tile_products<HS, FLASH_DQ_KEYS>(dp, da, k_tile + FLASH_DQ_KEYS * (HS + FLASH_PAD));
-    scale_and_mask<FLASH_DQ_KEYS>(s, qb.query0, key0, qb.mask, dims);
+// The dq kernel's walk over the key tiles the block may see (both passes): for each tile the warp's rows see,
+// s = q k^T scaled and masked and dp = dO v^T for its 16 rows, then body(s, dp, key tile).
+template <int HS, typename Stage, typename Body>
+__device__ __forceinline__ void for_each_dq_tile(const u32 qa[HS / 16][4], const u32 da[HS / 16][4], const bf16* tiles,
+                                                 Stage stage, const QueryBlock& qb, const AttentionDims& dims, Body body) {
+    constexpr int stride = HS + FLASH_PAD;
+    for_each_tile((qb.block_keys + FLASH_DQ_KEYS - 1) / FLASH_DQ_KEYS, stage, [&](int t, int buffer) {
+        const int key0 = t * FLASH_DQ_KEYS;
+        if (key0 >= qb.warp_keys) {
+            return; // no query of this warp sees the tile (warp-uniform)
+        }
+        const bf16* k_tile = tiles + buffer * 2 * FLASH_DQ_KEYS * stride;
+        float s[FLASH_DQ_KEYS / 8][4];
+        float dp[FLASH_DQ_KEYS / 8][4];
+        tile_products<HS, FLASH_DQ_KEYS>(s, qa, k_tile);
+        tile_products<HS, FLASH_DQ_KEYS>(dp, da, k_tile + FLASH_DQ_KEYS * stride);
+        scale_and_mask<FLASH_DQ_KEYS>(s, qb.query0, key0, qb.mask, dims);
+        body(s, dp, k_tile);
+    });
 }
 
 // The dq kernel's first pass without saved statistics: m and l as in forward, and n = sum_j exp(s_j - m) dP_j
@@ -369,19 +379,10 @@ template <int HS, typename Stage>
 __device__ __forceinline__ void flash_softmax_statistics(float log_sum[2], float delta[2], const u32 qa[HS / 16][4],
                                                          const u32 da[HS / 16][4], const bf16* tiles, Stage stage,
                                                          const QueryBlock& qb, const AttentionDims& dims) {
-    constexpr int stride = HS + FLASH_PAD;
     float m[2] = {negative_infinity(), negative_infinity()};
     float l[2] = {0.0f, 0.0f};
     float n_sum[2] = {0.0f, 0.0f};
-    for_each_tile((qb.block_keys + FLASH_DQ_KEYS - 1) / FLASH_DQ_KEYS, stage, [&](int t, int buffer) {
-        const int key0 = t * FLASH_DQ_KEYS;
-        if (key0 >= qb.warp_keys) {
-            return;
-        }
-        const bf16* k_tile = tiles + buffer * 2 * FLASH_DQ_KEYS * stride;
-        float s[FLASH_DQ_KEYS / 8][4];
-        float dp[FLASH_DQ_KEYS / 8][4];
-        dq_tile_scores<HS>(s, dp, qa, da, k_tile, key0, qb, dims);
+    for_each_dq_tile<HS>(qa, da, tiles, stage, qb, dims, [&](float s[FLASH_DQ_KEYS / 8][4], float dp[FLASH_DQ_KEYS / 8][4], const bf16*) {
         float alpha[2];
         softmax_step<FLASH_DQ_KEYS>(s, m, alpha);
         UNROLL
@@ -440,7 +441,6 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
         stage_tiles_async<HS, FLASH_DQ_KEYS>(tiles + buffer * 2 * FLASH_DQ_KEYS * stride, qb.k, qb.v, qb.kv_width,
                                              t * FLASH_DQ_KEYS, dims.key_length);
     };
-    const int key_tiles = (qb.block_keys + FLASH_DQ_KEYS - 1) / FLASH_DQ_KEYS;
 
     float log_sum[2];
     float delta[2];
@@ -476,15 +476,7 @@ __device__ __forceinline__ void flash_backward_dq(bf16* dq, float* stats, const 
 
     // Pass 2: dS = p (dP - D), dq += dS k.
     float acc[HS / 8][4] = {};
-    for_each_tile(key_tiles, stage, [&](int t, int buffer) {
-        const int key0 = t * FLASH_DQ_KEYS;
-        if (key0 >= qb.warp_keys) {
-            return;
-        }
-        const bf16* k_tile = tiles + buffer * 2 * FLASH_DQ_KEYS * stride;
-        float s[FLASH_DQ_KEYS / 8][4];
-        float dp[FLASH_DQ_KEYS / 8][4];
-        dq_tile_scores<HS>(s, dp, qa, da, k_tile, key0, qb, dims);
+    for_each_dq_tile<HS>(qa, da, tiles, stage, qb, dims, [&](float s[FLASH_DQ_KEYS / 8][4], float dp[FLASH_DQ_KEYS / 8][4], const bf16* k_tile) {
         UNROLL
         for (int n = 0; n < FLASH_DQ_KEYS / 8; n++) {
             UNROLL

@@ -8,6 +8,8 @@
 #   3. train        a short LoReFT run on stories260K with --device cuda, then eval and generate with the result
 #   4. memcheck     compute-sanitizer --tool memcheck over a 2-step training run
 #   5. racecheck    compute-sanitizer --tool racecheck over the same
+#                   and memcheck, racecheck and synccheck over the attention kernels' GPU parity suite (the
+#                   tensor-core kernels: ldmatrix, cp.async, barriers; stories260K's head size 8 never runs them)
 #   6. bench        tokens/s of generate and of training on stories260K, and `bench train` at the TinyLlama-1.1B
 #                   shape (real-size tensors, random weights; tokens/s, op breakdown, peak memory)
 #
@@ -49,6 +51,10 @@ sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-san
 if [[ -n $sanitizer ]]; then
   step memcheck memcheck.log "$sanitizer" --tool memcheck --error-exitcode 3 "$cli" "${train[@]}" --epochs 2 --out "$logs/memcheck-run"
   step racecheck racecheck.log "$sanitizer" --tool racecheck --error-exitcode 3 "$cli" "${train[@]}" --epochs 2 --out "$logs/racecheck-run"
+  for tool in memcheck racecheck synccheck; do
+    step "$tool flash" "$tool-attention.log" "$sanitizer" --tool "$tool" --error-exitcode 3 \
+      "$bundle/NativeReft.GpuRunner" --class 'AttentionKernelGpuTests$'
+  done
 else
   rows+=("memcheck|SKIPPED (no compute-sanitizer found)|0 s|-" "racecheck|SKIPPED (no compute-sanitizer found)|0 s|-")
 fi
@@ -69,8 +75,8 @@ step "bench 1.1B" bench-tinyllama.log "$cli" bench train --shape tinyllama-1.1b 
   echo "generate:       $(grep -E 'achieved tok/s' "$logs/bench-generate.log" | tail -n 1)"
   echo "train:          $(grep -iE 'tok/s|tokens/s' "$logs/bench-train.log" | tail -n 1)"
   echo "1.1B step:      $(grep -E '^step .*tokens/s' "$logs/bench-tinyllama.log" | tail -n 1); $(grep -E '^peak' "$logs/bench-tinyllama.log" | tail -n 1)"
-  for tool in memcheck racecheck; do
-    [[ -f $logs/$tool.log ]] && echo "$tool:$(printf '%*s' $((15 - ${#tool})) '')$(grep -E 'ERROR SUMMARY' "$logs/$tool.log" | tail -n 1)"
+  for tool in memcheck racecheck memcheck-attention racecheck-attention synccheck-attention; do
+    [[ -f $logs/$tool.log ]] && echo "$tool:$(printf '%*s' $((20 - ${#tool})) '')$(grep -E 'ERROR SUMMARY' "$logs/$tool.log" | tail -n 1)"
   done
 } | tee "$logs/summary.txt"
 exit $failed

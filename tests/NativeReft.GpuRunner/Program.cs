@@ -8,21 +8,29 @@ namespace NativeReft.GpuRunner;
 /// <summary>
 /// Runs this assembly's NUnit tests of one category (default "Gpu") with NUnit's built-in runner, printing each
 /// result and a closing "N passed, N failed, N skipped" line; exit code 1 when any test failed or none ran.
-/// Usage: NativeReft.GpuRunner [--category NAME].
+/// Usage: NativeReft.GpuRunner [--category NAME] [--class REGEX] (--class: only fixtures whose full class name
+/// matches, e.g. AttentionKernelGpuTests under compute-sanitizer).
 /// </summary>
 internal static class Program
 {
     public static int Main(string[] args)
     {
         string category = "Gpu";
-        if (args is ["--category", var name])
+        string? classPattern = null;
+        for (int i = 0; i < args.Length; i += 2)
         {
-            category = name;
-        }
-        else if (args.Length > 0)
-        {
-            Console.Error.WriteLine($"usage: NativeReft.GpuRunner [--category NAME]; got '{string.Join(' ', args)}'");
-            return 2;
+            switch (args[i])
+            {
+                case "--category" when i + 1 < args.Length:
+                    category = args[i + 1];
+                    break;
+                case "--class" when i + 1 < args.Length:
+                    classPattern = args[i + 1];
+                    break;
+                default:
+                    Console.Error.WriteLine($"usage: NativeReft.GpuRunner [--category NAME] [--class REGEX]; got '{string.Join(' ', args)}'");
+                    return 2;
+            }
         }
 
         var runner = new NUnitTestAssemblyRunner(new DefaultTestAssemblyBuilder());
@@ -30,7 +38,12 @@ internal static class Program
         // has none (Assembly.Location is empty). Loading by name finds the assembly already loaded.
         runner.Load(typeof(Program).Assembly.GetName().Name!, new Dictionary<string, object>());
         var listener = new ConsoleListener(Console.Out);
-        string filter = $"<filter><cat>{System.Security.SecurityElement.Escape(category)}</cat></filter>";
+        string filter = $"<cat>{System.Security.SecurityElement.Escape(category)}</cat>";
+        if (classPattern is not null)
+        {
+            filter = $"<and>{filter}<class re=\"1\">{System.Security.SecurityElement.Escape(classPattern)}</class></and>";
+        }
+        filter = $"<filter>{filter}</filter>";
         runner.Run(listener, TestFilter.FromXml(filter));
 
         Console.WriteLine();

@@ -8,8 +8,8 @@
 #   3. train        a short LoReFT run on stories260K with --device cuda, then eval and generate with the result
 #   4. memcheck     compute-sanitizer --tool memcheck over a 2-step training run
 #   5. racecheck    compute-sanitizer --tool racecheck over the same
-#                   and memcheck, racecheck and synccheck over the attention kernels' GPU parity suite (the
-#                   tensor-core kernels: ldmatrix, cp.async, barriers; stories260K's head size 8 never runs them)
+#                   and memcheck, racecheck and synccheck over the tensor-core cases of the attention kernels'
+#                   GPU parity suite (ldmatrix, cp.async, barriers; stories260K's head size 8 never runs them)
 #   6. bench        tokens/s of generate and of training on stories260K, and `bench train` at the TinyLlama-1.1B
 #                   shape (real-size tensors, random weights; tokens/s, op breakdown, peak memory)
 #
@@ -53,7 +53,7 @@ if [[ -n $sanitizer ]]; then
   step racecheck racecheck.log "$sanitizer" --tool racecheck --error-exitcode 3 "$cli" "${train[@]}" --epochs 2 --out "$logs/racecheck-run"
   for tool in memcheck racecheck synccheck; do
     step "$tool flash" "$tool-attention.log" "$sanitizer" --tool "$tool" --error-exitcode 3 \
-      "$bundle/NativeReft.GpuRunner" --class 'AttentionKernelGpuTests$'
+      "$bundle/NativeReft.GpuRunner" --test 'AttentionKernelGpuTests\..*\(tc '
   done
 else
   rows+=("memcheck|SKIPPED (no compute-sanitizer found)|0 s|-" "racecheck|SKIPPED (no compute-sanitizer found)|0 s|-")

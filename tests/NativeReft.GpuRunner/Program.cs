@@ -8,15 +8,15 @@ namespace NativeReft.GpuRunner;
 /// <summary>
 /// Runs this assembly's NUnit tests of one category (default "Gpu") with NUnit's built-in runner, printing each
 /// result and a closing "N passed, N failed, N skipped" line; exit code 1 when any test failed or none ran.
-/// Usage: NativeReft.GpuRunner [--category NAME] [--class REGEX] (--class: only fixtures whose full class name
-/// matches, e.g. AttentionKernelGpuTests under compute-sanitizer).
+/// Usage: NativeReft.GpuRunner [--category NAME] [--test REGEX] (--test: only the tests whose full name, class and
+/// case included, matches; e.g. the tensor-core attention cases under compute-sanitizer).
 /// </summary>
 internal static class Program
 {
     public static int Main(string[] args)
     {
         string category = "Gpu";
-        string? classPattern = null;
+        string? testPattern = null;
         for (int i = 0; i < args.Length; i += 2)
         {
             switch (args[i])
@@ -24,11 +24,11 @@ internal static class Program
                 case "--category" when i + 1 < args.Length:
                     category = args[i + 1];
                     break;
-                case "--class" when i + 1 < args.Length:
-                    classPattern = args[i + 1];
+                case "--test" when i + 1 < args.Length:
+                    testPattern = args[i + 1];
                     break;
                 default:
-                    Console.Error.WriteLine($"usage: NativeReft.GpuRunner [--category NAME] [--class REGEX]; got '{string.Join(' ', args)}'");
+                    Console.Error.WriteLine($"usage: NativeReft.GpuRunner [--category NAME] [--test REGEX]; got '{string.Join(' ', args)}'");
                     return 2;
             }
         }
@@ -39,9 +39,9 @@ internal static class Program
         runner.Load(typeof(Program).Assembly.GetName().Name!, new Dictionary<string, object>());
         var listener = new ConsoleListener(Console.Out);
         string filter = $"<cat>{System.Security.SecurityElement.Escape(category)}</cat>";
-        if (classPattern is not null)
+        if (testPattern is not null)
         {
-            filter = $"<and>{filter}<class re=\"1\">{System.Security.SecurityElement.Escape(classPattern)}</class></and>";
+            filter = $"<and>{filter}<test re=\"1\">{System.Security.SecurityElement.Escape(testPattern)}</test></and>";
         }
         filter = $"<filter>{filter}</filter>";
         runner.Run(listener, TestFilter.FromXml(filter));

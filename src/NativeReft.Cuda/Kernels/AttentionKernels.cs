@@ -8,7 +8,7 @@ namespace NativeReft.Cuda;
 public enum AttentionPath
 {
     /// <summary>
-    /// Tensor cores where they apply (<see cref="AttentionKernels.TensorCoreProblem"/> says when they do not),
+    /// Tensor cores where they apply (<see cref="AttentionKernels.TensorCoreProblem(AttentionShape)"/> says when they do not),
     /// the direct kernels otherwise.
     /// </summary>
     Auto,
@@ -79,24 +79,34 @@ public sealed class AttentionKernels : IDisposable
     public static bool TensorCoresAvailable(IDeviceRuntime runtime)
     {
         ArgumentNullException.ThrowIfNull(runtime);
-        return runtime.Properties.ComputeMajor >= 8;
+        return runtime.Properties.ComputeMajor >= 8; // mma.sync bf16, ldmatrix and cp.async
     }
 
     /// <summary>
     /// Why the tensor-core kernels cannot take a call of <paramref name="shape"/> on this launcher's device, or null
-    /// when they can: they need sm_80+, head size 64 or 128, at least 16 queries (a decode step runs the direct
-    /// kernel, which reads each key once per query row anyway), and at most 65535 (sequence, head) pairs.
+    /// when they can: they need sm_80+, head size 64 or 128, the shared memory their blocks use (102 KiB at head size
+    /// 128: more than sm_86/sm_89 cards allow), at least 16 queries (a decode step runs the direct kernel, which reads
+    /// each key once per query row anyway), and at most 65535 (sequence, head) pairs.
     /// </summary>
-    public string? TensorCoreProblem(AttentionShape shape)
+    public string? TensorCoreProblem(AttentionShape shape) => TensorCoreProblem(shape, runtime.Properties);
+
+    /// <summary><see cref="TensorCoreProblem(AttentionShape)"/> on a device with <paramref name="device"/>'s properties.</summary>
+    public static string? TensorCoreProblem(AttentionShape shape, DeviceProperties device)
     {
+        ArgumentNullException.ThrowIfNull(device);
         shape.Validate();
-        if (!TensorCoresAvailable(runtime))
+        if (device.ComputeMajor < 8)
         {
-            return $"{runtime.Properties.Name} is sm_{runtime.Properties.ComputeMajor}{runtime.Properties.ComputeMinor}; the tensor-core attention needs sm_80 or later";
+            return $"{device.Name} is {device.Architecture}; the tensor-core attention needs sm_80 or later";
         }
         if (shape.HeadSize is not (64 or 128))
         {
             return $"head size {shape.HeadSize}: the tensor-core attention is built for head sizes 64 and 128";
+        }
+        int shared = FlashAttention.SharedBytes(shape.HeadSize);
+        if (shared > device.MaxSharedMemoryPerBlockOptIn)
+        {
+            return $"its blocks need {shared} B of shared memory at head size {shape.HeadSize}; {device.Name} allows {device.MaxSharedMemoryPerBlockOptIn} B per block";
         }
         if (shape.QueryLength < FlashAttention.MinimumQueries)
         {

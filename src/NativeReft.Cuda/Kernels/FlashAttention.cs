@@ -63,6 +63,9 @@ internal sealed class FlashAttention : IDisposable
 
     public void Dispose() => module.Dispose();
 
+    /// <summary>The most dynamic shared memory a block of these kernels asks for at <paramref name="headSize"/>.</summary>
+    public static int SharedBytes(int headSize) => TileBytes(Math.Max(Math.Max(ForwardRows, QueryRows), KeyValueRows), headSize);
+
     // Forward and dq: a block per 128 query rows of a (sequence, head). Shared rows (kernels/flash_attention.cu's
     // header): forward two buffers of a 64-row key and value tile, dq 128 (its q and dO staging).
     private static LaunchConfig QueryBlocks(AttentionShape shape, int sharedRows) =>

@@ -78,26 +78,50 @@ __device__ __forceinline__ i64 grid_stride() {
 }
 
 // ----------------------------------------------------------------------------------------------------------
-// 128-bit loads and stores (llm.c's Packed128): one ld.global.v4 / st.global.v4 moves 4 floats or 8 bf16.
-// The address must be 16-byte aligned; kernels take this path only when the row length allows it.
+// Vector loads and stores (llm.c's Packed128, any width): Pack<T, W> is W consecutive elements accessed as one;
+// W * sizeof(T) = 16 is one ld.global.v4 / st.global.v4 (8 bf16 or 4 floats), W = 1 a plain scalar access, so a
+// kernel written once for W runs its body 128 bits at a time and its tail element by element. The address must be
+// aligned to the pack (alignof(Pack<T, W>)); kernels take the wide path only when every pointer is (aligned16).
 
-template <typename T>
-struct alignas(16) Packed128 {
-    static constexpr int size = 16 / sizeof(T);
-    T payload[size];
+template <typename T, int W>
+struct alignas(W * sizeof(T)) Pack {
+    static constexpr int size = W;
+    T payload[W];
     __device__ __forceinline__ T& operator[](int i) { return payload[i]; }
     __device__ __forceinline__ const T& operator[](int i) const { return payload[i]; }
 };
 
 template <typename T>
+using Packed128 = Pack<T, 16 / sizeof(T)>;
+
+template <int W, typename T>
+__device__ __forceinline__ Pack<T, W> load_pack(const T* address) {
+    return *reinterpret_cast<const Pack<T, W>*>(address);
+}
+
+template <int W, typename T>
+__device__ __forceinline__ void store_pack(T* address, const Pack<T, W>& value) {
+    *reinterpret_cast<Pack<T, W>*>(address) = value;
+}
+
+template <typename T>
 __device__ __forceinline__ Packed128<T> load128(const T* address) {
-    return *reinterpret_cast<const Packed128<T>*>(address);
+    return load_pack<Packed128<T>::size>(address);
 }
 
 template <typename T>
 __device__ __forceinline__ void store128(T* address, Packed128<T> value) {
-    *reinterpret_cast<Packed128<T>*>(address) = value;
+    store_pack<Packed128<T>::size>(address, value);
 }
+
+// Whether every pointer is 16-byte aligned (null counts as aligned).
+template <typename... P>
+__device__ __forceinline__ bool aligned16(const P*... pointers) {
+    return ((((u64)pointers) | ... | 0ull) & 15ull) == 0;
+}
+
+// bf16 elements per 128-bit access.
+#define BF16_PACK 8
 
 // ----------------------------------------------------------------------------------------------------------
 // Reductions. warp_reduce_sum leaves the sum in every lane (butterfly); block_reduce_sum returns the block's

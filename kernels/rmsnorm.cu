@@ -26,12 +26,17 @@ only), so there is no dw here; dx is an activation gradient and is written. The 
 residual stream's gradient (elementwise.cu's accumulate).
 
 One block per row, blockDim.x a multiple of 32 (the launcher uses 256); columns are strided over the block's
-threads, sums in fp32 through block_reduce_sum. Rows are indexed with 64-bit offsets. Each thread re-reads the
-columns it summed (from L1/L2) rather than holding a row in registers, so any C runs without spilling.
+threads 8 at a time (one 128-bit access) when C % 8 == 0 and the tensors are aligned, else one at a time; sums in
+fp32 through block_reduce_sum. Rows are indexed with 64-bit offsets. Each thread re-reads the columns it summed
+(from L1/L2) rather than holding a row in registers, so any C runs without spilling.
 */
 #include "common.cuh"
 
-template <typename W>
+// Each thread's columns of a row, P at a time: P = BF16_PACK (one 128-bit access) when row_pack below allows it,
+// else 1. The P-wide and scalar paths differ only in which columns a thread sums, so in the last bits of a norm.
+#define FOR_EACH_PACK(c, P, columns) for (int c = threadIdx.x * (P); c < (columns); c += blockDim.x * (P))
+
+template <int P, typename W>
 __device__ void rmsnorm_forward_row(bf16* out, float* rstd, const bf16* x, const W* weight, float eps, int rows,
                                     int columns) {
     const int row = blockIdx.x;
@@ -42,14 +47,23 @@ __device__ void rmsnorm_forward_row(bf16* out, float* rstd, const bf16* x, const
     const bf16* xr = x + offset;
     bf16* outr = out + offset;
     float sum = 0.0f;
-    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        float v = bf16_to_float(xr[c]);
-        sum += v * v;
+    FOR_EACH_PACK(c, P, columns) {
+        const Pack<bf16, P> v = load_pack<P>(xr + c);
+        for (int k = 0; k < P; k++) {
+            const float f = bf16_to_float(v[k]);
+            sum += f * f;
+        }
     }
     sum = block_reduce_sum(sum);
     const float s = rsqrtf(sum / (float)columns + eps);
-    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        outr[c] = float_to_bf16(to_float(weight[c]) * (bf16_to_float(xr[c]) * s));
+    FOR_EACH_PACK(c, P, columns) {
+        const Pack<bf16, P> v = load_pack<P>(xr + c);
+        const Pack<W, P> w = load_pack<P>(weight + c);
+        Pack<bf16, P> o;
+        for (int k = 0; k < P; k++) {
+            o[k] = float_to_bf16(to_float(w[k]) * (bf16_to_float(v[k]) * s));
+        }
+        store_pack<P>(outr + c, o);
     }
     if (threadIdx.x == 0 && rstd != nullptr) {
         rstd[row] = s;
@@ -59,7 +73,7 @@ __device__ void rmsnorm_forward_row(bf16* out, float* rstd, const bf16* x, const
 // sum = a + branch (rounded to bf16, as the bf16 model stores it; sum may be a: the residual stream in place),
 // then the norm of sum. Each thread re-reads only the columns it wrote itself, so no barrier is needed between
 // the two passes.
-template <typename W>
+template <int P, typename W>
 __device__ void rmsnorm_residual_forward_row(bf16* out, float* rstd, bf16* sum, const bf16* a, const bf16* branch,
                                              const W* weight, float eps, int rows, int columns) {
     const int row = blockIdx.x;
@@ -72,23 +86,34 @@ __device__ void rmsnorm_residual_forward_row(bf16* out, float* rstd, bf16* sum, 
     const bf16* br = branch + offset;
     bf16* outr = out + offset;
     float squares = 0.0f;
-    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        bf16 h = float_to_bf16(bf16_to_float(ar[c]) + bf16_to_float(br[c]));
-        sr[c] = h;
-        float v = bf16_to_float(h);
-        squares += v * v;
+    FOR_EACH_PACK(c, P, columns) {
+        const Pack<bf16, P> x = load_pack<P>(ar + c);
+        const Pack<bf16, P> y = load_pack<P>(br + c);
+        Pack<bf16, P> h;
+        for (int k = 0; k < P; k++) {
+            h[k] = float_to_bf16(bf16_to_float(x[k]) + bf16_to_float(y[k]));
+            const float v = bf16_to_float(h[k]);
+            squares += v * v;
+        }
+        store_pack<P>(sr + c, h);
     }
     squares = block_reduce_sum(squares);
     const float s = rsqrtf(squares / (float)columns + eps);
-    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        outr[c] = float_to_bf16(to_float(weight[c]) * (bf16_to_float(sr[c]) * s));
+    FOR_EACH_PACK(c, P, columns) {
+        const Pack<bf16, P> h = load_pack<P>(sr + c);
+        const Pack<W, P> w = load_pack<P>(weight + c);
+        Pack<bf16, P> o;
+        for (int k = 0; k < P; k++) {
+            o[k] = float_to_bf16(to_float(w[k]) * (bf16_to_float(h[k]) * s));
+        }
+        store_pack<P>(outr + c, o);
     }
     if (threadIdx.x == 0 && rstd != nullptr) {
         rstd[row] = s;
     }
 }
 
-template <typename W>
+template <int P, typename W>
 __device__ void rmsnorm_backward_row(bf16* dx, const bf16* dout, const bf16* x, const W* weight, const float* rstd,
                                      float eps, int rows, int columns) {
     const int row = blockIdx.x;
@@ -101,52 +126,98 @@ __device__ void rmsnorm_backward_row(bf16* dx, const bf16* dout, const bf16* x, 
     bf16* dxr = dx + offset;
     float dot = 0.0f;
     float squares = 0.0f;
-    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        const float v = bf16_to_float(xr[c]);
-        dot += v * to_float(weight[c]) * bf16_to_float(dr[c]);
-        squares += v * v;
+    FOR_EACH_PACK(c, P, columns) {
+        const Pack<bf16, P> v = load_pack<P>(xr + c);
+        const Pack<bf16, P> d = load_pack<P>(dr + c);
+        const Pack<W, P> w = load_pack<P>(weight + c);
+        for (int k = 0; k < P; k++) {
+            const float f = bf16_to_float(v[k]);
+            dot += f * to_float(w[k]) * bf16_to_float(d[k]);
+            squares += f * f;
+        }
     }
     dot = block_reduce_sum(dot);
     const float s = rstd != nullptr ? rstd[row] : rsqrtf(block_reduce_sum(squares) / (float)columns + eps);
     const float coefficient = s * s * s * dot / (float)columns;
-    for (int c = threadIdx.x; c < columns; c += blockDim.x) {
-        float g = s * to_float(weight[c]) * bf16_to_float(dr[c]) - coefficient * bf16_to_float(xr[c]);
-        dxr[c] = float_to_bf16(g);
+    FOR_EACH_PACK(c, P, columns) {
+        const Pack<bf16, P> v = load_pack<P>(xr + c);
+        const Pack<bf16, P> d = load_pack<P>(dr + c);
+        const Pack<W, P> w = load_pack<P>(weight + c);
+        Pack<bf16, P> g;
+        for (int k = 0; k < P; k++) {
+            g[k] = float_to_bf16(s * to_float(w[k]) * bf16_to_float(d[k]) - coefficient * bf16_to_float(v[k]));
+        }
+        store_pack<P>(dxr + c, g);
     }
+}
+
+// Whether a row kernel can take its columns 8 at a time: whole packs per row, every tensor aligned to its pack
+// (16 bytes for bf16 rows and weights, 32 for an f32 weight).
+template <typename W, typename... P>
+__device__ __forceinline__ bool row_pack(int columns, const W* weight, const P*... rows) {
+    return columns % BF16_PACK == 0 && aligned16(rows...) && ((u64)weight % alignof(Pack<W, BF16_PACK>)) == 0;
 }
 
 extern "C" __global__ void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* weight, float eps,
                                            int rows, int columns) {
-    rmsnorm_forward_row(out, rstd, x, weight, eps, rows, columns);
+    if (row_pack(columns, weight, out, x)) {
+        rmsnorm_forward_row<BF16_PACK>(out, rstd, x, weight, eps, rows, columns);
+    } else {
+        rmsnorm_forward_row<1>(out, rstd, x, weight, eps, rows, columns);
+    }
 }
 
 extern "C" __global__ void rmsnorm_f32w_forward(bf16* out, float* rstd, const bf16* x, const float* weight,
                                                 float eps, int rows, int columns) {
-    rmsnorm_forward_row(out, rstd, x, weight, eps, rows, columns);
+    if (row_pack(columns, weight, out, x)) {
+        rmsnorm_forward_row<BF16_PACK>(out, rstd, x, weight, eps, rows, columns);
+    } else {
+        rmsnorm_forward_row<1>(out, rstd, x, weight, eps, rows, columns);
+    }
 }
 
 extern "C" __global__ void rmsnorm_residual_forward(bf16* out, float* rstd, bf16* residual, const bf16* branch,
                                                     const bf16* weight, float eps, int rows, int columns) {
-    rmsnorm_residual_forward_row(out, rstd, residual, residual, branch, weight, eps, rows, columns);
+    if (row_pack(columns, weight, out, residual, branch)) {
+        rmsnorm_residual_forward_row<BF16_PACK>(out, rstd, residual, residual, branch, weight, eps, rows, columns);
+    } else {
+        rmsnorm_residual_forward_row<1>(out, rstd, residual, residual, branch, weight, eps, rows, columns);
+    }
 }
 
 extern "C" __global__ void rmsnorm_residual_f32w_forward(bf16* out, float* rstd, bf16* residual,
                                                          const bf16* branch, const float* weight, float eps,
                                                          int rows, int columns) {
-    rmsnorm_residual_forward_row(out, rstd, residual, residual, branch, weight, eps, rows, columns);
+    if (row_pack(columns, weight, out, residual, branch)) {
+        rmsnorm_residual_forward_row<BF16_PACK>(out, rstd, residual, residual, branch, weight, eps, rows, columns);
+    } else {
+        rmsnorm_residual_forward_row<1>(out, rstd, residual, residual, branch, weight, eps, rows, columns);
+    }
 }
 
 extern "C" __global__ void rmsnorm_add_forward(bf16* out, float* rstd, bf16* sum, const bf16* a, const bf16* b,
                                                const bf16* weight, float eps, int rows, int columns) {
-    rmsnorm_residual_forward_row(out, rstd, sum, a, b, weight, eps, rows, columns);
+    if (row_pack(columns, weight, out, sum, a, b)) {
+        rmsnorm_residual_forward_row<BF16_PACK>(out, rstd, sum, a, b, weight, eps, rows, columns);
+    } else {
+        rmsnorm_residual_forward_row<1>(out, rstd, sum, a, b, weight, eps, rows, columns);
+    }
 }
 
 extern "C" __global__ void rmsnorm_backward(bf16* dx, const bf16* dout, const bf16* x, const bf16* weight,
                                             const float* rstd, float eps, int rows, int columns) {
-    rmsnorm_backward_row(dx, dout, x, weight, rstd, eps, rows, columns);
+    if (row_pack(columns, weight, dx, dout, x)) {
+        rmsnorm_backward_row<BF16_PACK>(dx, dout, x, weight, rstd, eps, rows, columns);
+    } else {
+        rmsnorm_backward_row<1>(dx, dout, x, weight, rstd, eps, rows, columns);
+    }
 }
 
 extern "C" __global__ void rmsnorm_f32w_backward(bf16* dx, const bf16* dout, const bf16* x, const float* weight,
                                                  const float* rstd, float eps, int rows, int columns) {
-    rmsnorm_backward_row(dx, dout, x, weight, rstd, eps, rows, columns);
+    if (row_pack(columns, weight, dx, dout, x)) {
+        rmsnorm_backward_row<BF16_PACK>(dx, dout, x, weight, rstd, eps, rows, columns);
+    } else {
+        rmsnorm_backward_row<1>(dx, dout, x, weight, rstd, eps, rows, columns);
+    }
 }

@@ -77,7 +77,7 @@ public sealed class ElementwiseKernels : IDisposable
         {
             return;
         }
-        runtime.Launch(add, LaunchConfig.ForElements(a.Length), stream, output.Pointer, a.Pointer, b.Pointer, a.Length);
+        runtime.Launch(add, LaunchConfig.ForBFloat16Packs(a.Length), stream, output.Pointer, a.Pointer, b.Pointer, a.Length);
     }
 
     /// <summary>x[i] *= factor, in place.</summary>

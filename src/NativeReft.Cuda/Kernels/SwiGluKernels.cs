@@ -38,7 +38,7 @@ public sealed class SwiGluKernels : IDisposable
         {
             return;
         }
-        runtime.Launch(forward, LaunchConfig.ForElements(gate.Length), stream, output.Pointer, gate.Pointer, up.Pointer, gate.Length);
+        runtime.Launch(forward, LaunchConfig.ForBFloat16Packs(gate.Length), stream, output.Pointer, gate.Pointer, up.Pointer, gate.Length);
     }
 
     /// <summary>
@@ -56,7 +56,7 @@ public sealed class SwiGluKernels : IDisposable
         {
             return;
         }
-        runtime.Launch(backward, LaunchConfig.ForElements(gate.Length), stream, dGate.Pointer, dUp.Pointer, dOut.Pointer, gate.Pointer, up.Pointer, gate.Length);
+        runtime.Launch(backward, LaunchConfig.ForBFloat16Packs(gate.Length), stream, dGate.Pointer, dUp.Pointer, dOut.Pointer, gate.Pointer, up.Pointer, gate.Length);
     }
 
     /// <summary>Unloads the module.</summary>

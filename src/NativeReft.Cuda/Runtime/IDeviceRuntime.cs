@@ -139,6 +139,12 @@ public readonly record struct LaunchConfig(Dim3 Grid, Dim3 Block, int SharedMemo
         long blocks = Math.Clamp((n + block - 1) / block, 1, maxBlocks);
         return new LaunchConfig((uint)blocks, (uint)block);
     }
+
+    /// <summary>
+    /// A grid-stride launch over n bf16 elements taken 8 at a time (one 128-bit access per thread and step), as
+    /// the kernels that read Pack&lt;bf16, 8&gt; do.
+    /// </summary>
+    public static LaunchConfig ForBFloat16Packs(long n) => ForElements((n + 7) / 8);
 }
 
 /// <summary>What a loaded kernel uses, as the device reports it (cuFuncGetAttribute).</summary>

@@ -10,7 +10,7 @@ namespace NativeReft.Tests.Cuda;
 /// </summary>
 public abstract class ElementwiseKernelSuite : KernelSuite<ElementwiseKernels>
 {
-    private static readonly int[] Sizes = [1, 7, 33, 129, 100_003];
+    private static readonly int[] Sizes = [1, 7, 33, 64, 129, 100_003]; // 64: whole 128-bit packs, no tail
 
     // Tolerances, with their reasons. Casts and the bf16 add are exact: same float arithmetic, same rounding
     // rule (round to nearest even) on both sides. axpy may fuse into an FMA on the GPU: one rounding fewer.

@@ -16,7 +16,7 @@ public abstract class RmsNormKernelSuite : KernelSuite<RmsNormKernels>
     private static readonly object[] Shapes =
     [
         new object[] { 1, 1 }, new object[] { 7, 33 }, new object[] { 33, 129 }, new object[] { 129, 7 },
-        new object[] { 3, 4099 }, new object[] { 2, 4096 },
+        new object[] { 3, 4099 }, new object[] { 2, 4096 }, new object[] { 5, 64 }, // C % 8 == 0: 128-bit packs
     ];
 
     private protected override RmsNormKernels CreateKernels(IDeviceRuntime device) => new(device);

@@ -10,7 +10,7 @@ namespace NativeReft.Tests.Cuda;
 /// </summary>
 public abstract class SwiGluKernelSuite : KernelSuite<SwiGluKernels>
 {
-    private static readonly int[] Sizes = [1, 7, 33, 129, 4099, 100_003];
+    private static readonly int[] Sizes = [1, 7, 33, 64, 129, 4099, 100_003]; // 64: whole 128-bit packs, no tail
 
     private protected override SwiGluKernels CreateKernels(IDeviceRuntime device) => new(device);
 

@@ -123,6 +123,30 @@ __device__ __forceinline__ bool aligned16(const P*... pointers) {
 // bf16 elements per 128-bit access.
 #define BF16_PACK 8
 
+// out[i] = bf16(op(float(a[i]), float(b[i]))) over [begin, end), W at a time (end - begin a multiple of W).
+template <int W, typename Op>
+__device__ __forceinline__ void map2_span(bf16* out, const bf16* a, const bf16* b, i64 begin, i64 end, Op op) {
+    for (i64 i = begin + global_thread_index() * W; i < end; i += grid_stride() * W) {
+        const Pack<bf16, W> x = load_pack<W>(a + i);
+        const Pack<bf16, W> y = load_pack<W>(b + i);
+        Pack<bf16, W> z;
+        for (int k = 0; k < W; k++) {
+            z[k] = float_to_bf16(op(bf16_to_float(x[k]), bf16_to_float(y[k])));
+        }
+        store_pack<W>(out + i, z);
+    }
+}
+
+// The same over [0, n): 128 bits at a time when the three tensors are 16-byte aligned, then the tail (n % 8) one
+// element at a time; a grid of n / 8 threads covers it. out may alias a or b (each element is read, then written,
+// by one thread).
+template <typename Op>
+__device__ __forceinline__ void map2(bf16* out, const bf16* a, const bf16* b, i64 n, Op op) {
+    const i64 packed = aligned16(out, a, b) ? n / BF16_PACK * BF16_PACK : 0;
+    map2_span<BF16_PACK>(out, a, b, 0, packed, op);
+    map2_span<1>(out, a, b, packed, n, op);
+}
+
 // ----------------------------------------------------------------------------------------------------------
 // Reductions. warp_reduce_sum leaves the sum in every lane (butterfly); block_reduce_sum returns the block's
 // sum to every thread. blockDim.x must be a multiple of 32 and at most 1024.

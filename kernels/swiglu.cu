@@ -24,21 +24,7 @@ __device__ __forceinline__ float sigmoidf(float g) {
     return 1.0f / (1.0f + expf(-g));
 }
 
-// Elements [begin, end) of the op, W at a time (end - begin a multiple of W).
-template <int W>
-__device__ __forceinline__ void swiglu_forward_span(bf16* out, const bf16* gate, const bf16* up, i64 begin, i64 end) {
-    for (i64 i = begin + global_thread_index() * W; i < end; i += grid_stride() * W) {
-        const Pack<bf16, W> g = load_pack<W>(gate + i);
-        const Pack<bf16, W> u = load_pack<W>(up + i);
-        Pack<bf16, W> o;
-        for (int k = 0; k < W; k++) {
-            const float gk = bf16_to_float(g[k]);
-            o[k] = float_to_bf16(gk * sigmoidf(gk) * bf16_to_float(u[k]));
-        }
-        store_pack<W>(out + i, o);
-    }
-}
-
+// Elements [begin, end) of the backward, W at a time (end - begin a multiple of W).
 template <int W>
 __device__ __forceinline__ void swiglu_backward_span(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate,
                                                      const bf16* up, i64 begin, i64 end) {
@@ -62,9 +48,7 @@ __device__ __forceinline__ void swiglu_backward_span(bf16* dgate, bf16* dup, con
 
 // 128 bits at a time when every tensor is 16-byte aligned, then the tail (n % 8) element by element.
 extern "C" __global__ void swiglu_forward(bf16* out, const bf16* gate, const bf16* up, i64 n) {
-    const i64 packed = aligned16(out, gate, up) ? n / BF16_PACK * BF16_PACK : 0;
-    swiglu_forward_span<BF16_PACK>(out, gate, up, 0, packed);
-    swiglu_forward_span<1>(out, gate, up, packed, n);
+    map2(out, gate, up, n, [](float g, float u) { return g * sigmoidf(g) * u; });
 }
 
 extern "C" __global__ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate,

@@ -78,7 +78,7 @@ public sealed class RopeKernels : IDisposable
             return;
         }
         int maxPositions = checked((int)(cos.Length / half));
-        runtime.Launch(function, LaunchConfig.ForElements(rows * heads * half), stream, x.Pointer, cos.Pointer, sin.Pointer,
+        runtime.Launch(function, LaunchConfig.ForBFloat16Packs(rows * heads * half), stream, x.Pointer, cos.Pointer, sin.Pointer,
             positions.Pointer, error.Pointer, checked((int)rows), heads, headSize, maxPositions);
     }
 }

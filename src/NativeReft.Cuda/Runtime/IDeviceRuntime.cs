@@ -141,8 +141,8 @@ public readonly record struct LaunchConfig(Dim3 Grid, Dim3 Block, int SharedMemo
     }
 
     /// <summary>
-    /// A grid-stride launch over n bf16 elements taken 8 at a time (one 128-bit access per thread and step), as
-    /// the kernels that read Pack&lt;bf16, 8&gt; do.
+    /// A grid-stride launch over n bf16 elements (or rotary pairs) taken 8 at a time (one 128-bit access per thread
+    /// and step), as the kernels that read Pack&lt;bf16, 8&gt; do.
     /// </summary>
     public static LaunchConfig ForBFloat16Packs(long n) => ForElements((n + 7) / 8);
 }

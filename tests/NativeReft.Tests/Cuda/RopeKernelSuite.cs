@@ -17,7 +17,7 @@ public abstract class RopeKernelSuite : KernelSuite<RopeKernels>
     private static readonly object[] Shapes =
     [
         new object[] { 1, 1, 2 }, new object[] { 7, 3, 14 }, new object[] { 33, 4, 34 }, new object[] { 129, 2, 64 },
-        new object[] { 3, 5, 4098 },
+        new object[] { 3, 5, 4098 }, new object[] { 5, 8, 128 }, new object[] { 9, 2, 16 }, // hs/2 % 8 == 0: 128-bit packs
     ];
 
     private protected override RopeKernels CreateKernels(IDeviceRuntime device) => new(device);

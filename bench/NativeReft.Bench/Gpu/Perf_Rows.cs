@@ -4,10 +4,14 @@ using NativeReft.Tensors;
 
 namespace NativeReft.Bench.Gpu;
 
-/// <summary>RMSNorm over (tokens, dim) rows: forward, forward fused with the residual add, and backward.</summary>
+/// <summary>
+/// RMSNorm over (tokens, dim) rows: forward, forward fused with the residual add, and backward; and the residual
+/// add alone (the sublayer close that no norm follows).
+/// </summary>
 public class Perf_RmsNorm : KernelBench
 {
     private RmsNormKernels kernels = null!;
+    private ElementwiseKernels elementwise = null!;
     private DeviceBuffer<BFloat16> x = null!, branch = null!, weight = null!, output = null!, dOut = null!;
     private DeviceBuffer<float> rstd = null!;
 
@@ -16,15 +20,21 @@ public class Perf_RmsNorm : KernelBench
         var c = Config;
         long n = (long)Tokens * c.Dim;
         kernels = new RmsNormKernels(Device);
+        elementwise = new ElementwiseKernels(Device);
         (x, branch, weight, dOut) = (RandomBFloat16(n), RandomBFloat16(n, 0.1f), RandomBFloat16(c.Dim), RandomBFloat16(n));
         output = Own(Device.Allocate<BFloat16>(n));
         rstd = Own(Device.Allocate<float>(Tokens));
         Work(nameof(Forward), 2.0 * (2 * n + c.Dim) + 4.0 * Tokens);
         Work(nameof(ResidualForward), 2.0 * (4 * n + c.Dim) + 4.0 * Tokens);
         Work(nameof(Backward), 2.0 * (3 * n + c.Dim) + 4.0 * Tokens);
+        Work(nameof(ResidualAdd), 2.0 * 3 * n);
     }
 
-    protected override void CleanUp() => kernels.Dispose();
+    protected override void CleanUp()
+    {
+        kernels.Dispose();
+        elementwise.Dispose();
+    }
 
     [Benchmark(OperationsPerInvoke = Launches)]
     public void Forward()
@@ -52,6 +62,16 @@ public class Perf_RmsNorm : KernelBench
         for (int i = 0; i < Launches; i++)
         {
             kernels.Backward(x, weight, rstd, 1e-5f, dOut, Tokens, Config.Dim, output, Stream);
+        }
+        Wait();
+    }
+
+    [Benchmark(OperationsPerInvoke = Launches)]
+    public void ResidualAdd()
+    {
+        for (int i = 0; i < Launches; i++)
+        {
+            elementwise.Add(x, branch, output, Stream);
         }
         Wait();
     }

@@ -52,6 +52,7 @@ fi
 echo "self-test of the trimmed runner:"
 "$out/NativeReft.GpuRunner" --category RunnerSelfTest | tail -n 1
 "$out/NativeReft.GpuRunner" --category RunnerSelfTest --test 'RunnerSelfTests\.Numeric' | tail -n 1 # gpu-check's --test
+"$out/NativeReft.GpuRunner" --category RunnerSelfTest --exclude 'RunnerSelfTests\.Numeric' | tail -n 1 # and --exclude
 echo "the trimmed CLI: $("$out/nativereft" doctor 2>&1 | tail -n 1)"
 
 size=$(du -sb "$out" | cut -f 1)

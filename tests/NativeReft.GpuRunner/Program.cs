@@ -8,8 +8,9 @@ namespace NativeReft.GpuRunner;
 /// <summary>
 /// Runs this assembly's NUnit tests of one category (default "Gpu") with NUnit's built-in runner, printing each
 /// result and a closing "N passed, N failed, N skipped" line; exit code 1 when any test failed or none ran.
-/// Usage: NativeReft.GpuRunner [--category NAME] [--test REGEX] (--test: only the tests whose full name, class and
-/// case included, matches; e.g. the tensor-core attention cases under compute-sanitizer).
+/// Usage: NativeReft.GpuRunner [--category NAME] [--test REGEX] [--exclude REGEX] (--test: only the tests whose full
+/// name, class and case included, matches, e.g. the tensor-core attention cases under compute-sanitizer; --exclude:
+/// all but those, e.g. to keep a kernel that faults, which poisons the CUDA context, from failing every later test).
 /// </summary>
 internal static class Program
 {
@@ -17,6 +18,7 @@ internal static class Program
     {
         string category = "Gpu";
         string? testPattern = null;
+        string? excludePattern = null;
         for (int i = 0; i < args.Length; i += 2)
         {
             switch (args[i])
@@ -27,8 +29,11 @@ internal static class Program
                 case "--test" when i + 1 < args.Length:
                     testPattern = args[i + 1];
                     break;
+                case "--exclude" when i + 1 < args.Length:
+                    excludePattern = args[i + 1];
+                    break;
                 default:
-                    Console.Error.WriteLine($"usage: NativeReft.GpuRunner [--category NAME] [--test REGEX]; got '{string.Join(' ', args)}'");
+                    Console.Error.WriteLine($"usage: NativeReft.GpuRunner [--category NAME] [--test REGEX] [--exclude REGEX]; got '{string.Join(' ', args)}'");
                     return 2;
             }
         }
@@ -42,6 +47,10 @@ internal static class Program
         if (testPattern is not null)
         {
             filter = $"<and>{filter}<test re=\"1\">{System.Security.SecurityElement.Escape(testPattern)}</test></and>";
+        }
+        if (excludePattern is not null)
+        {
+            filter = $"<and>{filter}<not><test re=\"1\">{System.Security.SecurityElement.Escape(excludePattern)}</test></not></and>";
         }
         filter = $"<filter>{filter}</filter>";
         runner.Run(listener, TestFilter.FromXml(filter));

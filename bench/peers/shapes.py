@@ -39,6 +39,11 @@ SHAPES = {
         hidden_size=64, intermediate_size=172, num_hidden_layers=5, num_attention_heads=8,
         num_key_value_heads=4, vocab_size=512, max_position_embeddings=512, rope_theta=10000.0,
         tie_word_embeddings=True),
+    # The smallest shape whose attention runs on NativeReft's tensor-core kernels (head size 64; tied embeddings).
+    "tiny-hs64": dict(
+        hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, vocab_size=512, max_position_embeddings=512, rope_theta=10000.0,
+        tie_word_embeddings=True),
 }
 
 # What every shape shares: LlamaConfig.cs defaults (NormEps 1e-5, BosId 1, EosId 2), SwiGLU, no biases.

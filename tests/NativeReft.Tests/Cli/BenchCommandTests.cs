@@ -26,6 +26,15 @@ public sealed class BenchCommandTests
         }
     }
 
+    [Test]
+    public void Bench_train_on_the_emulator_runs_the_tensor_core_attention_at_head_size_64()
+    {
+        var (code, output, error) = CliRunner.Run("bench", "train", "--shape", "tiny-hs64", "--seq", "32", "--batch", "2",
+            "--steps", "1", "--warmup", "0", "--rank", "4", "--positions", "f2+l2", "--device", "emu", "--attention", "tensor-core");
+        Assert.That(code, Is.Zero, error);
+        Assert.That(output, Does.Contain("attention (tensor cores)").And.Contain("attention backward (tensor cores)"));
+    }
+
     [TestCase("tensor-core", "emu", "--attention tensor-core: head size 8")]
     [TestCase("direct", "cpu", "--attention picks the CUDA backend's kernels")]
     [TestCase("fastest", "emu", "unknown --attention 'fastest'")]

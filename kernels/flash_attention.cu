@@ -2,7 +2,8 @@
 Causal grouped-query attention on tensor cores, forward and backward, for head sizes 64 and 128: FlashAttention-2's
 tiling with mma.m16n8k16 (mma.cuh). Same formulas, masks, KV-cache layout, shapes and gradient rule as
 attention.cu (read its header); the launcher (AttentionKernels) picks these kernels on sm_80+ (and the emulator)
-for those head sizes and at least 16 queries, and attention.cu's kernels otherwise.
+for those head sizes, at least 16 queries and a device whose blocks can have the shared memory below, and
+attention.cu's kernels otherwise.
 
   flash_attention_forward_hs*       out, lse (optional)
   flash_attention_backward_dq_hs*   dq, and the statistics lse_i, D_i in scratch (the layout attention.cu uses)
@@ -11,8 +12,8 @@ for those head sizes and at least 16 queries, and attention.cu's kernels otherwi
   flash_attention_backward_dkv_hs*  dk, dv from the statistics (p and dS recomputed)
 
 Work: a block is 8 warps. Forward and dq: a block owns 128 query rows of one (sequence, head), 16 per warp, and
-walks the keys it may see in tiles (forward 64, dq 32 keys) staged in shared memory; the warp keeps its q (and dO) rows
-as A fragments in registers, its output accumulators as C fragments. Scores come out of one product in the
+walks the keys it may see in tiles (forward 64, dq 32 keys) staged in shared memory; the warp keeps its q (and
+dO) rows as A fragments in registers, its output accumulators as C fragments. Scores come out of one product in the
 accumulator layout and go into the next as an A fragment (mma.cuh), so p never leaves registers. dk/dv: a block
 owns 128 key rows of one (sequence, KV head) in shared memory, 16 per warp, and walks the group's query heads and
 their queries in tiles of 32, accumulating dk and dv in registers: no atomics, a fixed order, the same bits on
@@ -21,14 +22,16 @@ every run.
 Numerics (what differs from attention.cu): the operands of each product are bf16 (q, k, v, dO are already bf16;
 p and dS are rounded to bf16 before p v, dS k, p^T dO, dS^T q, as FlashAttention does), products accumulate in
 fp32 in the tensor core's order. Softmax statistics (m, l, lse, D) are fp32 from the unrounded scores, as in
-attention.cu; D = sum_j p_j dP_j is computed online in the dq kernel's first pass (no forward output needed).
+attention.cu; D = sum_j p_j dP_j is computed online in the dq kernel's first pass, or (the _saved variant) taken
+as dO . out from the forward's output.
 
 Shared memory (bf16, each row padded by 8 elements, 16 bytes, so that the 8 rows an ldmatrix reads fall in
 different banks). Tiles stream through two buffers by cp.async (ptx.cuh; for_each_tile below): the next tile
 lands while the block computes on the current one. Forward: two buffers of a 64-row key and value tile (256 rows,
 the first 128 also stage q); dq: 128 rows (q and dO staging, then two buffers of 32-row key and value tiles);
 dk/dv: the block's 128 key and 128 value rows and two buffers of 32-row q and dO tiles (384 rows). At head size
-128: 68, 34 and 102 KiB (the launcher opts in above 48 KiB). Requires q, k, v, dO, out, dq, dk, dv 16-byte aligned (the launcher checks).
+128: 68, 34 and 102 KiB (the launcher opts in above 48 KiB). Requires q, k, v, dO, out, dq, dk, dv 16-byte
+aligned (the launcher checks).
 */
 #include "common.cuh"
 #include "attention.cuh"
@@ -37,10 +40,10 @@ dk/dv: the block's 128 key and 128 value rows and two buffers of 32-row q and dO
 #define FLASH_WARPS 8
 #define FLASH_ROWS 16        // rows per warp: the mma's M
 #define FLASH_BLOCK_ROWS 128 // FLASH_WARPS * FLASH_ROWS: each staged key (query) tile serves 128 rows
-#define FLASH_KEYS 64       // keys per tile, forward
-#define FLASH_DQ_KEYS 32    // keys per tile, dq (two products per tile: fewer live registers)
-#define FLASH_QUERIES 32    // queries per tile, dk/dv
-#define FLASH_PAD 8
+#define FLASH_KEYS 64        // keys per tile, forward
+#define FLASH_DQ_KEYS 32     // keys per tile, dq (two products per tile: fewer live registers)
+#define FLASH_QUERIES 32     // queries per tile, dk/dv
+#define FLASH_PAD 8          // bf16 of padding after each shared row
 
 // Stages rows [first, first + rows) of a (.., HS) slice of a row-major bf16 matrix (row pitch `pitch` elements)
 // into a shared tile, zero-filling rows at or past `valid` (the keys past KeyLength, the queries past Tq), which

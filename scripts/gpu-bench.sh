@@ -10,7 +10,8 @@
 #                   copy bandwidth, when the bundle has it
 #
 # Options through the environment: BENCH_SHAPE (llama2-7b), BENCH_SEQ (512), BENCH_BATCH (8), BENCH_STEPS (10).
-# Logs and results go to $NATIVEREFT_GPU_LOGS (default ./gpu-logs); a summary is printed last. Started from a repo
+# Logs and results go to $NATIVEREFT_GPU_LOGS (default ./gpu-logs); a summary is printed last and kept in
+# bench-summary.txt, rewritten after each phase. Started from a repo
 # copy with the bundle carried, e.g.: NATIVEREFT_GPU_LOGS=$OUT bash scripts/gpu-bench.sh
 set -uo pipefail
 
@@ -19,6 +20,22 @@ repo="$(cd "$here/.." && pwd)"
 [[ -x $repo/bench/peers/run.sh || -f $repo/bench/peers/run.sh ]] || repo="$(pwd)" # the bundle's copy: run from the repo root
 shape="${BENCH_SHAPE:-llama2-7b}" seq="${BENCH_SEQ:-512}" batch="${BENCH_BATCH:-8}" steps="${BENCH_STEPS:-10}"
 
+train_rc=pending direct_rc=pending kernels_rc=skipped train_s= direct_s= kernels_s=
+summary() { # what has run so far (rewritten after each phase: a call cut off by its time limit keeps it)
+  echo
+  gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+  echo "== summary (${gpu:-no GPU found}; logs in $logs)"
+  echo "train + peers: exit $train_rc${train_s:+ in ${train_s} s} (train-peers.log, peers.jsonl)"
+  native="$logs/peer-nativereft-$shape-seq$seq-b$batch.log" # bench/peers/run.sh's log of nativereft bench train
+  grep -E '^(step |MFU|peak )' "$native" 2>/dev/null | head -n 3
+  sed -n '/^device time by op/,$p' "$native" 2>/dev/null | grep -v '^{' | head -n 12
+  sed -n '/^== peers:/,$p' "$logs/train-peers.log" 2>/dev/null
+  echo "direct attention: exit $direct_rc${direct_s:+ in ${direct_s} s} (train-direct-attention.log)"
+  grep -E '^(step |MFU)' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2
+  grep -E '^  attention' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2
+  echo "kernel suite: exit $kernels_rc${kernels_s:+ in ${kernels_s} s} (kernel-bench.log)"
+}
+
 nvidia-smi > "$logs/nvidia-smi.txt" 2>&1
 echo "== train: nativereft and the PyTorch peers, $shape seq $seq batch $batch"
 start=$SECONDS
@@ -26,6 +43,7 @@ NATIVEREFT_BUNDLE="$bundle" bash "$repo/bench/peers/run.sh" --shape "$shape" --s
   --nativereft "$bundle" 2>&1 | tee "$logs/train-peers.log"
 train_rc=${PIPESTATUS[0]}
 train_s=$((SECONDS - start))
+summary > "$logs/bench-summary.txt"
 
 echo "== attention: the same step with the direct attention kernels (the default takes the tensor cores)"
 start=$SECONDS
@@ -33,8 +51,8 @@ start=$SECONDS
   --attention direct > "$logs/train-direct-attention.log" 2>&1
 direct_rc=$?
 direct_s=$((SECONDS - start))
+summary > "$logs/bench-summary.txt"
 
-kernels_rc=skipped
 if [[ -f $bundle/gpu-kernel-bench.sh ]]; then
   echo "== kernels: the BenchmarkDotNet suite"
   start=$SECONDS
@@ -43,18 +61,5 @@ if [[ -f $bundle/gpu-kernel-bench.sh ]]; then
   kernels_s=$((SECONDS - start))
 fi
 
-{
-  echo
-  gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
-  echo "== summary (${gpu:-no GPU found}; logs in $logs)"
-  echo "train + peers: exit $train_rc in ${train_s} s (train-peers.log, peers.jsonl)"
-  native="$logs/peer-nativereft-$shape-seq$seq-b$batch.log" # bench/peers/run.sh's log of nativereft bench train
-  grep -E '^(step |MFU|peak )' "$native" 2>/dev/null | head -n 3
-  sed -n '/^device time by op/,$p' "$native" 2>/dev/null | grep -v '^{' | head -n 12
-  sed -n '/^== peers:/,$p' "$logs/train-peers.log"
-  echo "direct attention: exit $direct_rc in ${direct_s} s (train-direct-attention.log)"
-  grep -E '^(step |MFU)' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2
-  grep -E '^  attention' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2
-  echo "kernel suite: exit $kernels_rc${kernels_s:+ in ${kernels_s} s} (kernel-bench.log)"
-} | tee "$logs/bench-summary.txt"
+summary | tee "$logs/bench-summary.txt"
 [[ $train_rc == 0 && ( $kernels_rc == 0 || $kernels_rc == skipped ) ]]

@@ -39,7 +39,7 @@ aligned (the launcher checks).
 
 #define FLASH_WARPS 8
 #define FLASH_ROWS 16        // rows per warp: the mma's M
-#define FLASH_BLOCK_ROWS 128 // FLASH_WARPS * FLASH_ROWS: each staged key (query) tile serves 128 rows
+#define FLASH_BLOCK_ROWS (FLASH_WARPS * FLASH_ROWS) // 128: each staged key (query) tile serves 128 rows
 #define FLASH_KEYS 64        // keys per tile, forward
 #define FLASH_DQ_KEYS 32     // keys per tile, dq (two products per tile: fewer live registers)
 #define FLASH_QUERIES 32     // queries per tile, dk/dv

@@ -36,6 +36,26 @@ fp32 through block_reduce_sum. Rows are indexed with 64-bit offsets. Each thread
 // else 1. The P-wide and scalar paths differ only in which columns a thread sums, so in the last bits of a norm.
 #define FOR_EACH_PACK(c, P, columns) for (int c = threadIdx.x * (P); c < (columns); c += blockDim.x * (P))
 
+// The second pass of both forwards: out = w * (x * rstd) for the row x (the columns this thread summed, so no
+// barrier is needed after the first pass), rstd from the row's sum of squares; rstd saved when asked.
+template <int P, typename W>
+__device__ __forceinline__ void normalize_row(bf16* outr, float* rstd, const bf16* xr, const W* weight, float squares,
+                                              float eps, int columns) {
+    const float s = rsqrtf(squares / (float)columns + eps);
+    FOR_EACH_PACK(c, P, columns) {
+        const Pack<bf16, P> v = load_pack<P>(xr + c);
+        const Pack<W, P> w = load_pack<P>(weight + c);
+        Pack<bf16, P> o;
+        for (int k = 0; k < P; k++) {
+            o[k] = float_to_bf16(to_float(w[k]) * (bf16_to_float(v[k]) * s));
+        }
+        store_pack<P>(outr + c, o);
+    }
+    if (threadIdx.x == 0 && rstd != nullptr) {
+        rstd[blockIdx.x] = s;
+    }
+}
+
 template <int P, typename W>
 __device__ void rmsnorm_forward_row(bf16* out, float* rstd, const bf16* x, const W* weight, float eps, int rows,
                                     int columns) {
@@ -54,20 +74,7 @@ __device__ void rmsnorm_forward_row(bf16* out, float* rstd, const bf16* x, const
             sum += f * f;
         }
     }
-    sum = block_reduce_sum(sum);
-    const float s = rsqrtf(sum / (float)columns + eps);
-    FOR_EACH_PACK(c, P, columns) {
-        const Pack<bf16, P> v = load_pack<P>(xr + c);
-        const Pack<W, P> w = load_pack<P>(weight + c);
-        Pack<bf16, P> o;
-        for (int k = 0; k < P; k++) {
-            o[k] = float_to_bf16(to_float(w[k]) * (bf16_to_float(v[k]) * s));
-        }
-        store_pack<P>(outr + c, o);
-    }
-    if (threadIdx.x == 0 && rstd != nullptr) {
-        rstd[row] = s;
-    }
+    normalize_row<P>(outr, rstd, xr, weight, block_reduce_sum(sum), eps, columns);
 }
 
 // sum = a + branch (rounded to bf16, as the bf16 model stores it; sum may be a: the residual stream in place),
@@ -97,20 +104,7 @@ __device__ void rmsnorm_residual_forward_row(bf16* out, float* rstd, bf16* sum, 
         }
         store_pack<P>(sr + c, h);
     }
-    squares = block_reduce_sum(squares);
-    const float s = rsqrtf(squares / (float)columns + eps);
-    FOR_EACH_PACK(c, P, columns) {
-        const Pack<bf16, P> h = load_pack<P>(sr + c);
-        const Pack<W, P> w = load_pack<P>(weight + c);
-        Pack<bf16, P> o;
-        for (int k = 0; k < P; k++) {
-            o[k] = float_to_bf16(to_float(w[k]) * (bf16_to_float(h[k]) * s));
-        }
-        store_pack<P>(outr + c, o);
-    }
-    if (threadIdx.x == 0 && rstd != nullptr) {
-        rstd[row] = s;
-    }
+    normalize_row<P>(outr, rstd, sr, weight, block_reduce_sum(squares), eps, columns);
 }
 
 template <int P, typename W>

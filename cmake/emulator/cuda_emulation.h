@@ -144,16 +144,23 @@ struct MatrixLoad {
 };
 } // namespace emu
 
-inline void load_matrices(unsigned r[4], const void* row, ::emu::WarpOp op) {
-    ::emu::MatrixLoad load{row, r};
+// A collective of the whole warp whose payload is the address of this lane's operands (mma, ldmatrix).
+namespace emu {
+inline void warp_matrix_op(const void* operands, WarpOp op) {
     std::uint64_t address = 0;
-    const ::emu::MatrixLoad* pointer = &load;
-    std::memcpy(&address, &pointer, sizeof(pointer));
-    ::emu::warp_collective(0xffffffffu, op, address, 0, 32);
+    std::memcpy(&address, &operands, sizeof(operands));
+    warp_collective(0xffffffffu, op, address, 0, 32);
 }
+} // namespace emu
 
-inline void load_matrix_x4(unsigned r[4], const void* row) { load_matrices(r, row, ::emu::WarpOp::LoadMatrix); }
-inline void load_matrix_x4_transposed(unsigned r[4], const void* row) { load_matrices(r, row, ::emu::WarpOp::LoadMatrixTransposed); }
+inline void load_matrix_x4(unsigned r[4], const void* row) {
+    const ::emu::MatrixLoad load{row, r};
+    ::emu::warp_matrix_op(&load, ::emu::WarpOp::LoadMatrix);
+}
+inline void load_matrix_x4_transposed(unsigned r[4], const void* row) {
+    const ::emu::MatrixLoad load{row, r};
+    ::emu::warp_matrix_op(&load, ::emu::WarpOp::LoadMatrixTransposed);
+}
 
 // cp.async (kernels/ptx.cuh): a thread's copies are queued and performed only when a wait covers them, so reading
 // a tile before waiting for it sees stale data, deterministically, as it may on a GPU.
@@ -171,11 +178,8 @@ template <int N>
 inline void copy_async_wait() { ::emu::async_wait(N); }
 
 inline void mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]) {
-    ::emu::MmaFragments fragments{d, a, b};
-    std::uint64_t address = 0;
-    const ::emu::MmaFragments* pointer = &fragments;
-    std::memcpy(&address, &pointer, sizeof(pointer));
-    ::emu::warp_collective(0xffffffffu, ::emu::WarpOp::MmaBf16, address, 0, 32);
+    const ::emu::MmaFragments fragments{d, a, b};
+    ::emu::warp_matrix_op(&fragments, ::emu::WarpOp::MmaBf16);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -8,9 +8,7 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Attention(Tensor q, Tensor k, Tensor v, Tensor output, AttentionShape shape, ReadOnlySpan<bool> keyMask)
     {
-        using var op = Op(attention.ChoosesTensorCores(shape) ? "attention (tensor cores)" : "attention");
-        using var mask = StageMask(keyMask, shape);
-        attention.Forward(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(output).BFloat16, Stream);
+        Forward(q, k, v, output, shape, keyMask, default);
     }
 
     /// <inheritdoc />
@@ -38,11 +36,17 @@ public sealed partial class CudaBackend
         }
         long rows = (long)shape.Batch * shape.QueryLength * shape.Heads;
         var saved = Allocate(DType.F32, [checked((int)AttentionKernels.BackwardScratchLength(shape))], zero: false);
-        using var op = Op("attention (tensor cores)");
-        using var mask = StageMask(keyMask, shape);
-        attention.Forward(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(output).BFloat16,
-            saved.Float.Slice(0, rows), Stream);
+        Forward(q, k, v, output, shape, keyMask, saved.Float.Slice(0, rows));
         return saved;
+    }
+
+    // The forward, writing each row's log-sum-exp to logSumExp unless it is empty.
+    private void Forward(Tensor q, Tensor k, Tensor v, Tensor output, AttentionShape shape, ReadOnlySpan<bool> keyMask,
+        DeviceView<float> logSumExp)
+    {
+        using var op = Op(attention.ChoosesTensorCores(shape) ? "attention (tensor cores)" : "attention");
+        using var mask = StageMask(keyMask, shape);
+        attention.Forward(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(output).BFloat16, logSumExp, Stream);
     }
 
     /// <inheritdoc />

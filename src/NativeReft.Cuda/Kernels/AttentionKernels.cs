@@ -79,8 +79,11 @@ public sealed class AttentionKernels : IDisposable
     public static bool TensorCoresAvailable(IDeviceRuntime runtime)
     {
         ArgumentNullException.ThrowIfNull(runtime);
-        return runtime.Properties.ComputeMajor >= 8; // mma.sync bf16, ldmatrix and cp.async
+        return HasTensorCores(runtime.Properties);
     }
+
+    // mma.sync bf16, ldmatrix and cp.async: sm_80 and later.
+    private static bool HasTensorCores(DeviceProperties device) => device.ComputeMajor >= 8;
 
     /// <summary>
     /// Why the tensor-core kernels cannot take a call of <paramref name="shape"/> on this launcher's device, or null
@@ -95,7 +98,7 @@ public sealed class AttentionKernels : IDisposable
     {
         ArgumentNullException.ThrowIfNull(device);
         shape.Validate();
-        if (device.ComputeMajor < 8)
+        if (!HasTensorCores(device))
         {
             return $"{device.Name} is {device.Architecture}; the tensor-core attention needs sm_80 or later";
         }
@@ -133,20 +136,16 @@ public sealed class AttentionKernels : IDisposable
         {
             return false;
         }
-        string? problem = TensorCoreProblem(shape);
-        if (problem is null && pointers.Any(p => p.Address % 16 != 0))
+        string? problem = TensorCoreProblem(shape)
+            ?? (pointers.Any(p => p.Address % 16 != 0) ? "a tensor is not 16-byte aligned (a view that starts inside a row?)" : null);
+        if (problem is not null)
         {
-            problem = "a tensor is not 16-byte aligned (a view that starts inside a row?)";
+            return Path == AttentionPath.TensorCore
+                ? throw new ArgumentException($"attention: the tensor-core path cannot take this call: {problem}")
+                : false;
         }
-        if (problem is not null && Path == AttentionPath.TensorCore)
-        {
-            throw new ArgumentException($"attention: the tensor-core path cannot take this call: {problem}");
-        }
-        if (problem is null)
-        {
-            flash ??= new FlashAttention(runtime);
-        }
-        return problem is null;
+        flash ??= new FlashAttention(runtime);
+        return true;
     }
 
     /// <summary>
@@ -204,22 +203,13 @@ public sealed class AttentionKernels : IDisposable
         AttentionShape shape, DeviceView<BFloat16> dOut, DeviceView<BFloat16> dQ, DeviceView<BFloat16> dK, DeviceView<BFloat16> dV,
         DeviceView<float> scratch, DeviceStream stream)
     {
-        var dims = Check(q, k, v, keyMask, shape, "attention backward");
-        RequireLength(dOut.Length, q.Length, "attention backward: dOut");
-        RequireLength(dQ.Length, q.Length, "attention backward: dQ");
-        RequireLength(dK.Length, k.Length, "attention backward: dK");
-        RequireLength(dV.Length, v.Length, "attention backward: dV");
-        RequireLength(scratch.Length, BackwardScratchLength(shape), "attention backward: scratch");
+        var dims = CheckBackward(q, k, v, keyMask, shape, dOut, dQ, dK, dV, scratch);
         if (UseTensorCores(shape, q.Pointer, k.Pointer, v.Pointer, dOut.Pointer, dQ.Pointer, dK.Pointer, dV.Pointer))
         {
             flash!.Backward(shape, stream, dQ.Pointer, dK.Pointer, dV.Pointer, scratch.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
             return;
         }
-        int hs = shape.HeadSize;
-        var queryConfig = Config((long)shape.Batch * shape.QueryLength * shape.Heads, FloatsPerWarp(3 * hs + Chunk, "attention backward"));
-        var keyConfig = Config((long)shape.Batch * shape.KeyStride * shape.KvHeads, FloatsPerWarp(4 * hs + 4 * Chunk, "attention backward"));
-        runtime.Launch(backwardQuery, queryConfig, stream, dQ.Pointer, scratch.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
-        runtime.Launch(backwardKeyValue, keyConfig, stream, dK.Pointer, dV.Pointer, scratch.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
+        DirectBackward(q, k, v, keyMask, shape, dOut, dQ, dK, dV, scratch, stream, dims);
     }
 
     /// <summary>
@@ -233,20 +223,15 @@ public sealed class AttentionKernels : IDisposable
         AttentionShape shape, DeviceView<BFloat16> output, DeviceView<BFloat16> dOut, DeviceView<BFloat16> dQ, DeviceView<BFloat16> dK,
         DeviceView<BFloat16> dV, DeviceView<float> statistics, DeviceStream stream)
     {
-        var dims = Check(q, k, v, keyMask, shape, "attention backward");
+        var dims = CheckBackward(q, k, v, keyMask, shape, dOut, dQ, dK, dV, statistics);
         RequireLength(output.Length, q.Length, "attention backward: output");
-        if (!UseTensorCores(shape, q.Pointer, k.Pointer, v.Pointer, output.Pointer, dOut.Pointer, dQ.Pointer, dK.Pointer, dV.Pointer))
+        if (UseTensorCores(shape, q.Pointer, k.Pointer, v.Pointer, output.Pointer, dOut.Pointer, dQ.Pointer, dK.Pointer, dV.Pointer))
         {
-            Backward(q, k, v, keyMask, shape, dOut, dQ, dK, dV, statistics, stream);
+            flash!.BackwardSaved(shape, stream, output.Pointer, dQ.Pointer, dK.Pointer, dV.Pointer, statistics.Pointer, q.Pointer, k.Pointer,
+                v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
             return;
         }
-        RequireLength(dOut.Length, q.Length, "attention backward: dOut");
-        RequireLength(dQ.Length, q.Length, "attention backward: dQ");
-        RequireLength(dK.Length, k.Length, "attention backward: dK");
-        RequireLength(dV.Length, v.Length, "attention backward: dV");
-        RequireLength(statistics.Length, BackwardScratchLength(shape), "attention backward: statistics");
-        flash!.BackwardSaved(shape, stream, output.Pointer, dQ.Pointer, dK.Pointer, dV.Pointer, statistics.Pointer, q.Pointer, k.Pointer,
-            v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
+        DirectBackward(q, k, v, keyMask, shape, dOut, dQ, dK, dV, statistics, stream, dims);
     }
 
     /// <summary>Unloads the modules.</summary>
@@ -254,6 +239,31 @@ public sealed class AttentionKernels : IDisposable
     {
         flash?.Dispose();
         module.Dispose();
+    }
+
+    private static Dims CheckBackward(DeviceView<BFloat16> q, DeviceView<BFloat16> k, DeviceView<BFloat16> v, DeviceView<byte> keyMask,
+        AttentionShape shape, DeviceView<BFloat16> dOut, DeviceView<BFloat16> dQ, DeviceView<BFloat16> dK, DeviceView<BFloat16> dV,
+        DeviceView<float> scratch)
+    {
+        var dims = Check(q, k, v, keyMask, shape, "attention backward");
+        RequireLength(dOut.Length, q.Length, "attention backward: dOut");
+        RequireLength(dQ.Length, q.Length, "attention backward: dQ");
+        RequireLength(dK.Length, k.Length, "attention backward: dK");
+        RequireLength(dV.Length, v.Length, "attention backward: dV");
+        RequireLength(scratch.Length, BackwardScratchLength(shape), "attention backward: scratch");
+        return dims;
+    }
+
+    // attention.cu's backward: dQ per query row (saving the statistics in scratch), then dK, dV per key row.
+    private void DirectBackward(DeviceView<BFloat16> q, DeviceView<BFloat16> k, DeviceView<BFloat16> v, DeviceView<byte> keyMask,
+        AttentionShape shape, DeviceView<BFloat16> dOut, DeviceView<BFloat16> dQ, DeviceView<BFloat16> dK, DeviceView<BFloat16> dV,
+        DeviceView<float> scratch, DeviceStream stream, Dims dims)
+    {
+        int hs = shape.HeadSize;
+        var queryConfig = Config((long)shape.Batch * shape.QueryLength * shape.Heads, FloatsPerWarp(3 * hs + Chunk, "attention backward"));
+        var keyConfig = Config((long)shape.Batch * shape.KeyStride * shape.KvHeads, FloatsPerWarp(4 * hs + 4 * Chunk, "attention backward"));
+        runtime.Launch(backwardQuery, queryConfig, stream, dQ.Pointer, scratch.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
+        runtime.Launch(backwardKeyValue, keyConfig, stream, dK.Pointer, dV.Pointer, scratch.Pointer, q.Pointer, k.Pointer, v.Pointer, keyMask.Pointer, dOut.Pointer, dims);
     }
 
     // One warp per row, four warps (independent) per block, a warp-stride loop past the grid's cap.

@@ -102,10 +102,7 @@ public abstract class CudaBackendTrainingSuite
 
     // A model with head size 64 (stories260K's is 8), so that the step's attention runs on the tensor-core kernels
     // (flash_attention.cu) under AttentionPath.Auto; 48 tokens per sequence: a partial 128-row block.
-    private static readonly LlamaConfig HeadSize64 = new()
-    {
-        Dim = 128, HiddenDim = 256, Layers = 2, Heads = 2, KvHeads = 1, VocabSize = 256, MaxSeqLen = 64,
-    };
+    private static readonly LlamaConfig HeadSize64 = ModelShapes.TinyHeadSize64;
 
     [TestCase(AttentionPath.Auto)]
     [TestCase(AttentionPath.Direct)]

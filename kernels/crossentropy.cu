@@ -10,6 +10,13 @@ max/sum pass, then the gradient pass) and never materialises fp32 probabilities.
       dz[i, j]  = bf16(exp(z[i, j] - M_i) * (s / S_i) - s * [j == t_i])       s = gradScale
                 = bf16(s * (softmax(z_i)_j - onehot(t_i)_j))                  (a zero row for an ignored row)
 
+  crossentropy_sum
+      *total += sum_i loss[i], in double, in row order (the host's order: the same bits as summing on the host)
+
+A training step adds each micro-batch's loss to its total on the device (StepValues.loss in optimizer.cu), so
+the host does not wait for the loss in the middle of the step. One thread: a few thousand rows at most, a few
+microseconds, and no tree to change the order.
+
 Shapes: z (N, V) bf16 logits, N = B*T rows, V = vocab_size; targets t (N) int32; losses (N) f32; dz (N, V)
 bf16. dz may alias z (in place): the gradient overwrites the logits it came from, which is what training wants
 (the logits are dead after the loss) and saves an (N, V) buffer, 1 GB for 4k tokens of a 128k vocabulary.
@@ -144,4 +151,15 @@ extern "C" __global__ void crossentropy_forward_backward(bf16* dlogits, float* l
             dz[c] = float_to_bf16(c == target ? p - grad_scale : p);
         }
     }
+}
+
+extern "C" __global__ void crossentropy_sum(double* total, const float* losses, int rows) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) {
+        return;
+    }
+    double sum = 0.0;
+    for (int i = 0; i < rows; i++) {
+        sum += (double)losses[i];
+    }
+    *total += sum;
 }

@@ -10,15 +10,26 @@ is ONE launch over MANY tensors, described by a device-resident table of segment
                           p = p * (1 - lr * wd) - lr * (m * inv_c1) / (sqrt(v) * inv_sqrt_c2 + eps)
                         inv_c1 = 1 / (1 - b1^t), inv_sqrt_c2 = 1 / sqrt(1 - b2^t), for the 1-based step t,
                         computed by the host in double (as CpuBackend does). Decoupled weight decay, per segment.
+                        lr, inv_c1 and inv_sqrt_c2 are read from the step's StepValues, not passed by value,
+                        so a captured step (a CUDA graph) takes each replay's learning rate and step count.
   sumsq_partials        partials[s * gridDim.x + b] = sum of x^2 over block b's share of segment s (fp32)
   sumsq_finish          *result = sum of the partials in a fixed order, in double: the global squared gradient
                         norm. No atomics: the same inputs give the same bits, run after run.
-  scale_segments        x *= factor over every segment (clipping: factor = maxNorm / (norm + 1e-6))
+  scale_segments        x *= factor over every segment
+  clip_segments         gradient clipping with the norm where it was computed: n = sqrt(step->sumsq); when
+                        max_norm > 0 and n is finite and n > max_norm, x *= (float)(max_norm / (n + 1e-6)) over
+                        every segment (the host's rule and arithmetic, in double, so the same bits).
   orthonormalize_rows   for each matrix R (r, d), r <= d, in place: modified Gram-Schmidt of the rows, twice
                         ("twice is enough": R R^T = I to fp32 rounding after the second pass):
                           for i: for j < i: row_i -= (row_i . row_j) row_j;  row_i /= |row_i|
-  optimizer_layout      writes the size and field offsets of the three segment structs, for the test that the
-                        C# mirrors (NativeReft.Cuda.AdamWSegment, TensorSegment, MatrixSegment) agree
+
+A training step keeps its scalars on the device (struct StepValues): the loss the cross-entropy adds, the norm
+sumsq_finish writes, the learning rate and bias corrections the host sets. The host reads them once, after the
+step, instead of waiting for the loss and the norm in the middle of it. adamw_step and orthonormalize_rows do
+nothing when the step's loss or norm is not finite (a diverged step leaves the parameters as they were, for the
+host to report), and clip_segments leaves a non-finite norm unclipped, as the host did.
+  optimizer_layout      writes the size and field offsets of the four structs, for the test that the C# mirrors
+                        (NativeReft.Cuda.AdamWSegment, TensorSegment, MatrixSegment, StepValues) agree
 
 These are not <op>_forward / <op>_backward: they update parameters after the backward pass, named by what they do.
 
@@ -37,7 +48,7 @@ CpuBackend's algorithm step for step; its dot products sum in another order (per
 agrees to fp32 rounding, not bits. A degenerate row (norm 0 or not finite) or a matrix with rows > columns
 sets *error = 1 (when error is not null) and is left as it is; CpuBackend throws there.
 
-Launches: adamw_step, sumsq_partials and scale_segments run a grid (blocks per segment, segments): block
+Launches: adamw_step, sumsq_partials, scale_segments and clip_segments run a grid (blocks per segment, segments): block
 (b, s) grid-strides over segment s with 64-bit indices, so any length runs with any grid. sumsq_finish is one
 block. orthonormalize_rows is one block per matrix (grid.x = matrices): every thread owns the columns
 c = threadIdx.x (mod blockDim.x) of every row, so the only communication is the block reductions of the dot
@@ -71,6 +82,26 @@ struct MatrixSegment {
 };                // 16 bytes
 static_assert(sizeof(MatrixSegment) == 16, "MatrixSegment is mirrored in C#: 16 bytes");
 
+// The scalars of one training step, kept on the device until its end. Mirrored by NativeReft.Cuda.StepValues.
+struct StepValues {
+    double loss;           //  0: the step's summed loss (crossentropy_sum adds each micro-batch's)
+    double sumsq;          //  8: the gradients' squared global norm (sumsq_finish writes it)
+    double learning_rate;  // 16: AdamW's, set by the host for the step
+    float inv_c1;          // 24: 1 / (1 - beta1^t), computed by the host in double
+    float inv_sqrt_c2;     // 28: 1 / sqrt(1 - beta2^t)
+};                         // 32 bytes
+static_assert(sizeof(StepValues) == 32, "StepValues is mirrored in C#: 32 bytes");
+
+// Neither NaN nor infinite (no libm call, so the same on the emulator).
+__device__ __forceinline__ bool is_finite(double x) {
+    return x >= -1.7976931348623157e308 && x <= 1.7976931348623157e308;
+}
+
+// A step whose loss and gradient norm are finite: the optimizer may update the parameters.
+__device__ __forceinline__ bool step_is_finite(const StepValues* step) {
+    return is_finite(step->loss) && is_finite(step->sumsq);
+}
+
 // The block's grid-stride share of a segment: block blockIdx.x of gridDim.x.
 __device__ __forceinline__ i64 segment_start() {
     return (i64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -103,13 +134,16 @@ __device__ __forceinline__ double block_reduce_sum_double(double v) {
     return warp_reduce_sum_double(v);
 }
 
-extern "C" __global__ void adamw_step(const AdamWSegment* segments, int count, double learning_rate, float beta1,
-                                      float beta2, float epsilon, float inv_c1, float inv_sqrt_c2) {
+extern "C" __global__ void adamw_step(const AdamWSegment* segments, int count, const StepValues* step, float beta1,
+                                      float beta2, float epsilon) {
     const int s = blockIdx.y;
-    if (s >= count) {
+    if (s >= count || !step_is_finite(step)) {
         return;
     }
     const AdamWSegment seg = segments[s];
+    const double learning_rate = step->learning_rate;
+    const float inv_c1 = step->inv_c1;
+    const float inv_sqrt_c2 = step->inv_sqrt_c2;
     // CpuBackend: lr = (float)lr; decay = 1 - (float)(lr * wd), the product in double.
     const float lr = (float)learning_rate;
     const float decay = __fsub_rn(1.0f, (float)(learning_rate * seg.weight_decay));
@@ -166,9 +200,22 @@ extern "C" __global__ void scale_segments(const TensorSegment* segments, int cou
     }
 }
 
-extern "C" __global__ void orthonormalize_rows(const MatrixSegment* matrices, int count, int* error) {
+extern "C" __global__ void clip_segments(const TensorSegment* segments, int count, const StepValues* step, double max_norm) {
+    const int s = blockIdx.y;
+    const double norm = sqrt(step->sumsq);
+    if (s >= count || !(max_norm > 0.0) || !is_finite(norm) || !(norm > max_norm)) {
+        return;
+    }
+    const float factor = (float)(max_norm / (norm + 1e-6));
+    const TensorSegment seg = segments[s];
+    for (i64 i = segment_start(); i < seg.length; i += segment_stride()) {
+        seg.data[i] *= factor;
+    }
+}
+
+extern "C" __global__ void orthonormalize_rows(const MatrixSegment* matrices, int count, const StepValues* step, int* error) {
     const int k = blockIdx.x;
-    if (k >= count) {
+    if (k >= count || (step != nullptr && !step_is_finite(step))) {
         return;
     }
     const MatrixSegment a = matrices[k];
@@ -219,6 +266,7 @@ extern "C" __global__ void optimizer_layout(int* out) {
     AdamWSegment a{};
     TensorSegment t{};
     MatrixSegment x{};
+    StepValues v{};
     const char* ab = reinterpret_cast<const char*>(&a);
     const char* tb = reinterpret_cast<const char*>(&t);
     const char* xb = reinterpret_cast<const char*>(&x);
@@ -236,4 +284,11 @@ extern "C" __global__ void optimizer_layout(int* out) {
     out[11] = (int)(reinterpret_cast<const char*>(&x.data) - xb);
     out[12] = (int)(reinterpret_cast<const char*>(&x.rows) - xb);
     out[13] = (int)(reinterpret_cast<const char*>(&x.columns) - xb);
+    const char* vb = reinterpret_cast<const char*>(&v);
+    out[14] = (int)sizeof(StepValues);
+    out[15] = (int)(reinterpret_cast<const char*>(&v.loss) - vb);
+    out[16] = (int)(reinterpret_cast<const char*>(&v.sumsq) - vb);
+    out[17] = (int)(reinterpret_cast<const char*>(&v.learning_rate) - vb);
+    out[18] = (int)(reinterpret_cast<const char*>(&v.inv_c1) - vb);
+    out[19] = (int)(reinterpret_cast<const char*>(&v.inv_sqrt_c2) - vb);
 }

@@ -19,8 +19,7 @@ public class Perf_TrainStep
     private CpuBackend<float> backend = null!;
     private LlamaModel model = null!;
     private InterventionSet set = null!;
-    private ReftBatch batch = null!;
-    private AdamWOptimizer optimizer = null!;
+    private FixedBatchStep step = null!;
 
     /// <summary>Model shape; stories260K uses the real checkpoint when ../shared has it.</summary>
     [Params("stories260K", "llama2c-15M")]
@@ -37,23 +36,16 @@ public class Perf_TrainStep
         var examples = Enumerable.Range(0, Batch).Select(i => new ReftExample(
             [model.Config.BosId, .. Enumerable.Range(1, PromptLength + ResponseLength - 1).Select(_ => rng.Next(3, model.Config.VocabSize))],
             PromptLength, i + 1)).ToArray();
-        batch = new ReftBatch(examples);
-        optimizer = new AdamWOptimizer();
+        step = new FixedBatchStep(model, set, new ReftBatch(examples));
     }
 
     [Benchmark(OperationsPerInvoke = Tokens)]
-    public double Step()
-    {
-        set.ZeroGradients();
-        double loss = ReftObjective.ForwardBackward(model, set, batch, 1.0 / batch.Targets.Length);
-        AdamWOptimizer.ClipGradients(set, 1.0);
-        optimizer.Step(set, 1e-4);
-        return loss;
-    }
+    public double Step() => step.Run(1e-4).Loss;
 
     [GlobalCleanup]
     public void Cleanup()
     {
+        step.Dispose();
         set.Dispose();
         model.Dispose();
         backend.Dispose();

@@ -162,6 +162,7 @@ public class Perf_Optimizer : KernelBench
     private OptimizerKernels kernels = null!;
     private DeviceBuffer<AdamWSegment> adamw = null!;
     private DeviceBuffer<MatrixSegment> matrices = null!;
+    private DeviceBuffer<StepValues> step = null!;
     private int segments, layers;
 
     protected override void SetUp()
@@ -189,6 +190,7 @@ public class Perf_Optimizer : KernelBench
         segments = table.Count;
         adamw = Own(Device.Upload<AdamWSegment>(table.ToArray()));
         matrices = Own(Device.Upload<MatrixSegment>(rs.ToArray()));
+        step = Own(Device.Upload<StepValues>([StepValues.Start(1e-4, 0.9, 0.999, 10)]));
         Work(nameof(AdamW), 4.0 * 7 * elements);
         Work(nameof(Retraction), 4.0 * 2 * layers * Rank * c.Dim, 2 * 2.0 * 2 * layers * Rank * Rank * c.Dim); // two Gram-Schmidt passes
     }
@@ -200,7 +202,7 @@ public class Perf_Optimizer : KernelBench
     {
         for (int i = 0; i < Launches; i++)
         {
-            kernels.AdamW(adamw, segments, 1e-4, 0.9, 0.999, 1e-8, 10, Stream);
+            kernels.AdamW(adamw, segments, step, 0.9, 0.999, 1e-8, Stream);
         }
         Wait();
     }
@@ -210,7 +212,7 @@ public class Perf_Optimizer : KernelBench
     {
         for (int i = 0; i < Launches; i++)
         {
-            kernels.OrthonormalizeRows(matrices, layers, default, Stream);
+            kernels.OrthonormalizeRows(matrices, layers, default, default, Stream);
         }
         Wait();
     }

@@ -37,10 +37,15 @@ internal static class BenchCommand
             Description = "Attention kernels on cuda|emu: auto (tensor cores for head size 64 or 128 on sm_80+), direct, tensor-core.",
             DefaultValueFactory = _ => "auto",
         };
+        var graph = new Option<string>("--graph")
+        {
+            Description = "On cuda|emu, replay the step as one captured CUDA graph: auto (try it, else op by op, saying why), on, off.",
+            DefaultValueFactory = _ => "auto",
+        };
 
         var train = new Command("train", "Time training steps of a model shape with random weights: tokens/s, op breakdown, peak memory, MFU.")
         {
-            shape, seq, batch, type, rank, layers, positions, steps, warmup, peak, json, device, threads, attention,
+            shape, seq, batch, type, rank, layers, positions, steps, warmup, peak, json, device, threads, attention, graph,
         };
         train.SetAction(parse =>
         {
@@ -55,6 +60,7 @@ internal static class BenchCommand
                 throw new InputException("--batch and --steps must be at least 1, --warmup at least 0");
             }
             var attentionPath = ParseAttention(parse.GetValue(attention)!);
+            var graphMode = ParseGraph(parse.GetValue(graph)!);
             using var backend = ComputeDevices.Open(ComputeDevices.Parse(parse.GetValue(device)!), parse.GetValue(threads));
             var gpu = backend as CudaBackend;
             if (gpu is not null)
@@ -66,9 +72,9 @@ internal static class BenchCommand
                 }
                 gpu.AttentionPath = attentionPath;
             }
-            else if (attentionPath != AttentionPath.Auto)
+            else if (attentionPath != AttentionPath.Auto || graphMode == GraphMode.On)
             {
-                throw new InputException("--attention picks the CUDA backend's kernels: use it with --device cuda or emu");
+                throw new InputException("--attention and --graph on are about the CUDA backend: use them with --device cuda or emu");
             }
             long weightBytes = ModelShapes.ParameterCount(config) * (backend.DType == Tensors.DType.BF16 ? 2 : 4);
             long available = gpu is { Runtime: CudaRuntime } ? gpu.Runtime.GetMemoryInfo().TotalBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
@@ -90,15 +96,18 @@ internal static class BenchCommand
             };
             using var set = InterventionSet.Create(reft, model, seed: 1);
             var data = SyntheticBatch.Create(sequences, length, config.VocabSize);
-            var optimizer = new AdamWOptimizer();
-            double scale = 1.0 / data.Targets.Length;
+            using var step = new FixedBatchStep(model, set, data);
+            const double LearningRate = 1e-4;
+            CapturedStep? captured = null;
             void Step()
             {
-                set.ZeroGradients();
-                ReftObjective.ForwardBackward(model, set, data, scale);
-                AdamWOptimizer.ClipGradients(set, 1.0);
-                optimizer.Step(set, 1e-4);
-                backend.Synchronize();
+                if (captured is null)
+                {
+                    step.Run(LearningRate);
+                    return;
+                }
+                captured.Run(step.Optimizer.Next(LearningRate));
+                step.Scalars.Read();
             }
 
             long parameters = ModelShapes.ParameterCount(config);
@@ -108,6 +117,23 @@ internal static class BenchCommand
             for (int i = 0; i < warm; i++)
             {
                 Step();
+            }
+            if (gpu is not null && graphMode != GraphMode.Off)
+            {
+                if (warm == 0)
+                {
+                    step.Run(LearningRate); // a capture needs one step run before it (the pool, the staging)
+                }
+                try
+                {
+                    captured = gpu.CaptureStep(step.Scalars, step.Queue);
+                    error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"the step runs as one captured graph ({captured.ReservedBytes / (double)(1L << 20):F0} MiB of device memory reserved for it)"));
+                }
+                catch (Exception e) when (graphMode == GraphMode.Auto && e is InvalidOperationException or CudaException)
+                {
+                    error.WriteLine($"graph capture failed, timing the step op by op instead: {e.Message}");
+                }
             }
             gpu?.Runtime.Pool.ResetPeak();
             var times = new double[timed];
@@ -141,14 +167,17 @@ internal static class BenchCommand
                 : "MFU: unknown peak for this device (pass --peak-tflops)");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"peak {(gpu is null ? "process" : "device")} memory {peakBytes / (1L << 30):F2} GiB"));
+            bool graphed = captured is not null;
+            captured?.Dispose();
             if (gpu is not null)
             {
-                PrintBreakdown(output, gpu, Step);
+                output.WriteLine(graphed ? "step replayed as one CUDA graph" : "step queued op by op (no graph)");
+                PrintBreakdown(output, gpu, () => step.Run(LearningRate));
             }
             if (parse.GetValue(json))
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"engine\": \"nativereft\", \"device\": \"{backend.Name}\", \"shape\": \"{parse.GetValue(shape)}\", \"batch\": {sequences}, \"seq\": {length}, \"rank\": {reft.Rank}, \"positions\": \"{reft.Positions}\", \"tokens_per_s\": {tokensPerSecond:F1}, \"step_ms\": {stepMs:F2}, \"peak_gib\": {peakBytes / (1L << 30):F3}, \"mfu\": {(mfu is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "null")}}}"));
+                    $"{{\"engine\": \"nativereft\", \"device\": \"{backend.Name}\", \"shape\": \"{parse.GetValue(shape)}\", \"batch\": {sequences}, \"seq\": {length}, \"rank\": {reft.Rank}, \"positions\": \"{reft.Positions}\", \"tokens_per_s\": {tokensPerSecond:F1}, \"step_ms\": {stepMs:F2}, \"peak_gib\": {peakBytes / (1L << 30):F3}, \"mfu\": {(mfu is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "null")}, \"graph\": {(graphed ? "true" : "false")}}}"));
             }
             return 0;
         });
@@ -178,7 +207,21 @@ internal static class BenchCommand
         }
     }
 
-    // Dense bf16 tensor-core peaks from NVIDIA's datasheets (without sparsity).
+    private enum GraphMode
+    {
+        Auto,
+        On,
+        Off,
+    }
+
+    private static GraphMode ParseGraph(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => GraphMode.Auto,
+        "on" => GraphMode.On,
+        "off" => GraphMode.Off,
+        _ => throw new InputException($"unknown --graph '{text}': use auto, on or off"),
+    };
+
     private static AttentionPath ParseAttention(string text) => text.Trim().ToLowerInvariant() switch
     {
         "auto" => AttentionPath.Auto,
@@ -187,6 +230,7 @@ internal static class BenchCommand
         _ => throw new InputException($"unknown --attention '{text}': use auto, direct or tensor-core"),
     };
 
+    // Dense bf16 tensor-core peaks from NVIDIA's datasheets (without sparsity).
     private static double KnownPeakTflops(CudaBackend? gpu)
     {
         string name = gpu?.Runtime.Properties.Name ?? "";

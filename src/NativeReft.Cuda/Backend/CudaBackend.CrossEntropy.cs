@@ -8,6 +8,21 @@ public sealed partial class CudaBackend
     public double CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, Tensor dLogits, double gradScale)
     {
         using var op = Op("cross-entropy");
+        using var losses = CrossEntropyRows(logits, targets, dLogits, gradScale);
+        var perRow = new float[losses.Length];
+        Runtime.CopyToHost(losses.View, perRow);
+        ThrowIfKernelReportedError();
+        double sum = 0;
+        foreach (float l in perRow)
+        {
+            sum += l;
+        }
+        return sum;
+    }
+
+    // The fused forward and backward, its per-row losses left on the device.
+    private DeviceBuffer<float> CrossEntropyRows(Tensor logits, ReadOnlySpan<int> targets, Tensor dLogits, double gradScale)
+    {
         var (z, dz) = (Cast(logits), Cast(dLogits));
         RequireSameShape(z, dz, "cross-entropy");
         if (targets.Length != z.Rows)
@@ -22,16 +37,8 @@ public sealed partial class CudaBackend
             }
         }
         using var ids = Stage(targets);
-        using var losses = new DeviceBuffer<float>(Runtime, z.Rows);
+        var losses = new DeviceBuffer<float>(Runtime, z.Rows);
         crossEntropy.ForwardBackward(z.BFloat16, ids.View, z.Rows, z.Columns, (float)gradScale, dz.BFloat16, losses.View, errorFlag.View, Stream);
-        var perRow = new float[z.Rows];
-        Runtime.CopyToHost(losses.View, perRow);
-        ThrowIfKernelReportedError();
-        double sum = 0;
-        foreach (float l in perRow)
-        {
-            sum += l;
-        }
-        return sum;
+        return losses;
     }
 }

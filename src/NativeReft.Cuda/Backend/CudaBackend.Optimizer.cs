@@ -14,21 +14,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void AdamW(IReadOnlyList<AdamWTarget> targets, in AdamWStep step)
     {
-        using var op = Op("adamw");
-        ArgumentNullException.ThrowIfNull(targets);
-        var table = new AdamWSegment[targets.Count];
-        for (int i = 0; i < table.Length; i++)
-        {
-            var t = targets[i];
-            var p = Cast(t.Parameter);
-            foreach (var other in new[] { t.Gradient, t.M, t.V })
-            {
-                RequireSameShape(p, Cast(other), "adamw");
-            }
-            table[i] = new AdamWSegment(p.Float, Cast(t.Gradient).Float, Cast(t.M).Float, Cast(t.V).Float, t.Decay ? step.WeightDecay : 0);
-        }
-        using var segments = Stage<AdamWSegment>(table);
-        optimizer.AdamW(segments.View, table.Length, step.LearningRate, step.Beta1, step.Beta2, step.Epsilon, step.Step, Stream);
+        using var values = Stage<StepValues>([StepValues.Start(step.LearningRate, step.Beta1, step.Beta2, step.Step)]);
+        QueueAdamW(targets, step, values.View);
     }
 
     /// <inheritdoc />
@@ -39,13 +26,11 @@ public sealed partial class CudaBackend
     {
         using var op = Op("gradient norm");
         ArgumentNullException.ThrowIfNull(tensors);
-        using var segments = Stage<TensorSegment>(Segments(tensors));
-        using var partials = new DeviceBuffer<float>(Runtime, Math.Max(1, OptimizerKernels.SumOfSquaresPartialsLength(tensors.Count)));
         using var result = new DeviceBuffer<double>(Runtime, 1);
-        optimizer.SumOfSquares(segments.View, tensors.Count, partials.View, result.View, Stream);
+        QueueSumOfSquares(tensors, result.View);
         Span<double> sum = stackalloc double[1];
         Runtime.CopyToHost(result.View, sum);
-        ThrowIfKernelReportedError(); // the trainer waits here once a step: the place to surface a kernel's flag
+        ThrowIfKernelReportedError(); // the host waits here anyway: the place to surface a kernel's flag
         return sum[0];
     }
 
@@ -62,7 +47,37 @@ public sealed partial class CudaBackend
     public void OrthonormalizeRows(Tensor matrix) => OrthonormalizeRows([matrix]);
 
     /// <inheritdoc />
-    public void OrthonormalizeRows(IReadOnlyList<Tensor> matrices)
+    public void OrthonormalizeRows(IReadOnlyList<Tensor> matrices) => QueueOrthonormalizeRows(matrices, default);
+
+    // The step's learning rate and bias corrections are read from `values` on the device.
+    private void QueueAdamW(IReadOnlyList<AdamWTarget> targets, in AdamWStep step, DeviceView<StepValues> values)
+    {
+        using var op = Op("adamw");
+        ArgumentNullException.ThrowIfNull(targets);
+        var table = new AdamWSegment[targets.Count];
+        for (int i = 0; i < table.Length; i++)
+        {
+            var t = targets[i];
+            var p = Cast(t.Parameter);
+            foreach (var other in new[] { t.Gradient, t.M, t.V })
+            {
+                RequireSameShape(p, Cast(other), "adamw");
+            }
+            table[i] = new AdamWSegment(p.Float, Cast(t.Gradient).Float, Cast(t.M).Float, Cast(t.V).Float, t.Decay ? step.WeightDecay : 0);
+        }
+        using var segments = Stage<AdamWSegment>(table);
+        optimizer.AdamW(segments.View, table.Length, values, step.Beta1, step.Beta2, step.Epsilon, Stream);
+    }
+
+    private void QueueSumOfSquares(IReadOnlyList<Tensor> tensors, DeviceView<double> result)
+    {
+        using var segments = Stage<TensorSegment>(Segments(tensors));
+        using var partials = new DeviceBuffer<float>(Runtime, Math.Max(1, OptimizerKernels.SumOfSquaresPartialsLength(tensors.Count)));
+        optimizer.SumOfSquares(segments.View, tensors.Count, partials.View, result, Stream);
+    }
+
+    // With step values (not empty), nothing changes when that step's loss or norm is not finite.
+    private void QueueOrthonormalizeRows(IReadOnlyList<Tensor> matrices, DeviceView<StepValues> step)
     {
         using var op = Op("retraction");
         ArgumentNullException.ThrowIfNull(matrices);
@@ -73,7 +88,7 @@ public sealed partial class CudaBackend
             table[i] = new MatrixSegment(m.Float, m.Rows, m.Columns);
         }
         using var segments = Stage<MatrixSegment>(table);
-        optimizer.OrthonormalizeRows(segments.View, table.Length, degenerateFlag.View, Stream);
+        optimizer.OrthonormalizeRows(segments.View, table.Length, step, degenerateFlag.View, Stream);
     }
 
     private TensorSegment[] Segments(IReadOnlyList<Tensor> tensors)

@@ -227,12 +227,22 @@ public sealed partial class CudaBackend : IBackend
     }
 
     // Copies host indices or tables to the device on the stream (pooled memory, returned when the lease is
-    // disposed: whatever reuses it later is queued on the same stream, after the kernels that read it).
+    // disposed: whatever reuses it later is queued on the same stream, after the kernels that read it). Counted
+    // per step, so a capture knows how much page-locked memory to set aside for them.
     private DeviceBuffer<T> Stage<T>(ReadOnlySpan<T> values)
         where T : unmanaged
     {
         var buffer = new DeviceBuffer<T>(Runtime, values.Length);
-        if (!values.IsEmpty)
+        if (values.IsEmpty)
+        {
+            return buffer;
+        }
+        stagedBytesThisStep += PinnedStaging.SlotBytes(buffer.SizeInBytes);
+        if (captureStaging is { } staging)
+        {
+            staging.CopyToDevice(values, buffer.View, Stream); // a graph replays it from page-locked memory
+        }
+        else
         {
             buffer.CopyFrom(values, Stream);
         }

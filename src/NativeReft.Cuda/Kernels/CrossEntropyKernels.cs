@@ -19,6 +19,7 @@ public sealed class CrossEntropyKernels : IDisposable
     private readonly IDeviceRuntime runtime;
     private readonly KernelModule module;
     private readonly KernelFunction forwardBackward;
+    private readonly KernelFunction sum;
 
     /// <summary>Loads (compiling or taking from the cache) the kernels on <paramref name="runtime"/>.</summary>
     public CrossEntropyKernels(IDeviceRuntime runtime)
@@ -27,6 +28,7 @@ public sealed class CrossEntropyKernels : IDisposable
         this.runtime = runtime;
         module = runtime.LoadModule(FileName);
         forwardBackward = module.GetFunction("crossentropy_forward_backward");
+        sum = module.GetFunction("crossentropy_sum");
     }
 
     /// <summary>The loaded module (its image carries ptxas's resource report).</summary>
@@ -75,6 +77,22 @@ public sealed class CrossEntropyKernels : IDisposable
         }
         runtime.Launch(forwardBackward, new LaunchConfig((uint)rows, RowBlock(vocab)), stream, dLogits.Pointer, losses.Pointer,
             error.Pointer, logits.Pointer, targets.Pointer, gradScale, rows, vocab);
+    }
+
+    /// <summary>
+    /// total[0] += the sum of <paramref name="losses"/> in double, in row order (the bits a host sum gives): a
+    /// training step's loss accumulates where it is computed. <paramref name="total"/> is one double.
+    /// </summary>
+    public void Sum(DeviceView<float> losses, DeviceView<double> total, DeviceStream stream)
+    {
+        if (total.Length != 1)
+        {
+            throw new ArgumentException($"cross-entropy sum: the total is one double, not {total.Length}");
+        }
+        if (!losses.IsEmpty)
+        {
+            runtime.Launch(sum, new LaunchConfig(1, 32), stream, total.Pointer, losses.Pointer, checked((int)losses.Length));
+        }
     }
 
     /// <summary>Unloads the module.</summary>

@@ -29,6 +29,7 @@ public sealed class OptimizerKernels : IDisposable
     private readonly KernelFunction sumsqPartials;
     private readonly KernelFunction sumsqFinish;
     private readonly KernelFunction scale;
+    private readonly KernelFunction clip;
     private readonly KernelFunction orthonormalize;
 
     /// <summary>Loads (compiling or taking from the cache) the kernels on <paramref name="runtime"/>.</summary>
@@ -41,6 +42,7 @@ public sealed class OptimizerKernels : IDisposable
         sumsqPartials = module.GetFunction("sumsq_partials");
         sumsqFinish = module.GetFunction("sumsq_finish");
         scale = module.GetFunction("scale_segments");
+        clip = module.GetFunction("clip_segments");
         orthonormalize = module.GetFunction("orthonormalize_rows");
     }
 
@@ -60,26 +62,19 @@ public sealed class OptimizerKernels : IDisposable
     /// <summary>
     /// One AdamW step, exactly CpuBackend&lt;float&gt;.AdamW (bit for bit), on each of the first
     /// <paramref name="count"/> segments: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g g, then
-    /// p = p (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps) with bias correction for the 1-based <paramref name="step"/>
-    /// and the segment's decoupled weight decay wd. The hyperparameters are doubles, as in AdamWStep: the bias corrections
-    /// and lr·wd are computed in double, then rounded to float, as the CPU backend does.
+    /// p = p (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps) with the segment's decoupled weight decay wd. The learning
+    /// rate and bias corrections come from <paramref name="step"/> on the device (<see cref="StepValues.Start"/>),
+    /// so a captured graph takes each replay's; nothing is updated when the step's loss or norm there is not finite.
     /// </summary>
-    public void AdamW(DeviceView<AdamWSegment> segments, int count, double learningRate, double beta1, double beta2, double epsilon,
-        int step, DeviceStream stream)
+    public void AdamW(DeviceView<AdamWSegment> segments, int count, DeviceView<StepValues> step, double beta1, double beta2, double epsilon,
+        DeviceStream stream)
     {
         RequireTable(segments.Length, count, "adamw");
-        ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
-        if (count == 0)
+        RequireStep(step, "adamw");
+        if (count > 0)
         {
-            return;
+            runtime.Launch(adamw, SegmentGrid(count), stream, segments.Pointer, count, step.Pointer, (float)beta1, (float)beta2, (float)epsilon);
         }
-        // CpuBackend<float>.AdamW's factors, to the bit.
-        double c1 = 1 - Math.Pow(beta1, step);
-        double c2 = 1 - Math.Pow(beta2, step);
-        float invC1 = (float)(1 / c1);
-        float invSqrtC2 = (float)(1 / Math.Sqrt(c2));
-        runtime.Launch(adamw, SegmentGrid(count), stream, segments.Pointer, count, learningRate, (float)beta1, (float)beta2,
-            (float)epsilon, invC1, invSqrtC2);
     }
 
     /// <summary>
@@ -120,26 +115,55 @@ public sealed class OptimizerKernels : IDisposable
     }
 
     /// <summary>
+    /// Gradient clipping against the norm on the device: with n = sqrt(step.SumOfSquares), when
+    /// <paramref name="maxNorm"/> &gt; 0 and n is finite and above it, every element of the first
+    /// <paramref name="count"/> segments is multiplied by (float)(maxNorm / (n + 1e-6)), the host's rule in double.
+    /// </summary>
+    public void Clip(DeviceView<TensorSegment> segments, int count, DeviceView<StepValues> step, double maxNorm, DeviceStream stream)
+    {
+        RequireTable(segments.Length, count, "clip");
+        RequireStep(step, "clip");
+        if (count > 0)
+        {
+            runtime.Launch(clip, SegmentGrid(count), stream, segments.Pointer, count, step.Pointer, maxNorm);
+        }
+    }
+
+    /// <summary>
     /// Makes the rows of each of the first <paramref name="count"/> matrices orthonormal in place, CpuBackend's
     /// OrthonormalizeRows algorithm (modified Gram-Schmidt of the rows, twice), one block per matrix. A degenerate
     /// row (norm 0 or not finite), or a matrix with more rows than columns, is left as it is and sets
-    /// error[0] = 1 (error may be empty: no report); the CPU backend throws there.
+    /// error[0] = 1 (error may be empty: no report); the CPU backend throws there. With a <paramref name="step"/>
+    /// (may be empty), nothing changes when that step's loss or norm is not finite.
     /// </summary>
-    public void OrthonormalizeRows(DeviceView<MatrixSegment> matrices, int count, DeviceView<int> error, DeviceStream stream)
+    public void OrthonormalizeRows(DeviceView<MatrixSegment> matrices, int count, DeviceView<StepValues> step, DeviceView<int> error,
+        DeviceStream stream)
     {
         RequireTable(matrices.Length, count, "orthonormalize rows");
+        if (!step.IsEmpty)
+        {
+            RequireStep(step, "orthonormalize rows");
+        }
         if (!error.IsEmpty && error.Length != 1)
         {
             throw new ArgumentException($"orthonormalize rows: the error flag is one int, not {error.Length}");
         }
         if (count > 0)
         {
-            runtime.Launch(orthonormalize, new LaunchConfig((uint)count, MatrixBlock), stream, matrices.Pointer, count, error.Pointer);
+            runtime.Launch(orthonormalize, new LaunchConfig((uint)count, MatrixBlock), stream, matrices.Pointer, count, step.Pointer, error.Pointer);
         }
     }
 
     /// <summary>Unloads the module.</summary>
     public void Dispose() => module.Dispose();
+
+    private static void RequireStep(DeviceView<StepValues> step, string what)
+    {
+        if (step.Length != 1)
+        {
+            throw new ArgumentException($"{what}: the step's values are one StepValues, not {step.Length}");
+        }
+    }
 
     private static void RequireTable(long tableLength, int count, string what)
     {

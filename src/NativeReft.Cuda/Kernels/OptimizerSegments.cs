@@ -87,3 +87,33 @@ public readonly record struct MatrixSegment(DevicePointer Data, int Rows, int Co
         }
     }
 }
+
+/// <summary>
+/// The scalars of one training step that stay on the device until its end. Mirrors <c>struct StepValues</c> in
+/// kernels/optimizer.cu: offsets 0 (double loss), 8 (double squared gradient norm), 16 (double learning rate),
+/// 24 and 28 (float bias corrections); 32 bytes.
+/// </summary>
+/// <param name="Loss">The step's summed loss (the cross-entropy adds each micro-batch's).</param>
+/// <param name="SumOfSquares">The gradients' squared global norm.</param>
+/// <param name="LearningRate">AdamW's learning rate for the step.</param>
+/// <param name="InverseBiasCorrection1">1 / (1 - beta1^t), computed in double, rounded to float.</param>
+/// <param name="InverseSqrtBiasCorrection2">1 / sqrt(1 - beta2^t), likewise.</param>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct StepValues(double Loss, double SumOfSquares, double LearningRate, float InverseBiasCorrection1,
+    float InverseSqrtBiasCorrection2)
+{
+    /// <summary>The size of the C struct, and of this one.</summary>
+    public const int SizeInBytes = 32;
+
+    /// <summary>
+    /// A step's starting values: no loss or norm yet, and the optimizer's inputs for the 1-based
+    /// <paramref name="step"/> (the bias corrections as CpuBackend computes them, in double, to the bit).
+    /// </summary>
+    public static StepValues Start(double learningRate, double beta1, double beta2, int step)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
+        double c1 = 1 - Math.Pow(beta1, step);
+        double c2 = 1 - Math.Pow(beta2, step);
+        return new StepValues(0, 0, learningRate, (float)(1 / c1), (float)(1 / Math.Sqrt(c2)));
+    }
+}

@@ -23,6 +23,8 @@ public sealed class DeviceMemoryPool : IDisposable
     private readonly object gate = new();
     private readonly Dictionary<long, Stack<DevicePointer>> cached = new();
     private readonly Dictionary<DevicePointer, long> live = new();
+    private readonly List<PoolReservation> reservations = [];
+    private PoolReservation? recording;
     private bool disposed;
 
     /// <summary>
@@ -84,10 +86,16 @@ public sealed class DeviceMemoryPool : IDisposable
                 BytesCached -= size;
                 CacheHits++;
             }
+            else if (recording is not null)
+            {
+                throw new InvalidOperationException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"a captured step asked for a {size}-byte block the memory pool has not cached, and a graph capture cannot allocate device memory: run the step once, the same way, before capturing it"));
+            }
             else
             {
                 pointer = AllocateFromDevice(size);
             }
+            recording?.Touched.Add(pointer);
             live.Add(pointer, size);
             BytesInUse += size;
             PeakBytesInUse = Math.Max(PeakBytesInUse, BytesInUse);
@@ -108,6 +116,11 @@ public sealed class DeviceMemoryPool : IDisposable
             {
                 throw new InvalidOperationException($"{pointer} was not rented from this pool (or was returned twice)");
             }
+            if (reservations.Find(r => r.Touched.Contains(pointer)) is { } owner && owner != recording)
+            {
+                owner.Held.Add((pointer, size)); // a closed graph still uses it: it stays out of the cache
+                return;
+            }
             BytesInUse -= size;
             if (!cached.TryGetValue(size, out var blocks))
             {
@@ -115,6 +128,85 @@ public sealed class DeviceMemoryPool : IDisposable
             }
             blocks.Push(pointer);
             BytesCached += size;
+        }
+    }
+
+    /// <summary>
+    /// Starts a reservation for a graph capture: from now until <see cref="PoolReservation.Close"/>, rentals come
+    /// from the cache only (a capture cannot allocate device memory) and every block rented is remembered. When the
+    /// capture closes, those blocks stay with the reservation (counted in use) instead of going back to the cache,
+    /// so nothing else reuses memory the graph's replays write; disposing the reservation returns them.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A reservation is already recording.</exception>
+    public PoolReservation Reserve()
+    {
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (recording is not null)
+            {
+                throw new InvalidOperationException("a graph capture is already reserving blocks of this pool");
+            }
+            recording = new PoolReservation(this);
+            reservations.Add(recording);
+            return recording;
+        }
+    }
+
+    // The capture is over: its blocks in the cache move to the reservation (still counted in use).
+    internal void Close(PoolReservation reservation)
+    {
+        lock (gate)
+        {
+            if (recording != reservation)
+            {
+                return;
+            }
+            recording = null;
+            foreach (var (size, blocks) in cached)
+            {
+                var kept = new Stack<DevicePointer>();
+                foreach (var pointer in blocks)
+                {
+                    if (reservation.Touched.Contains(pointer))
+                    {
+                        reservation.Held.Add((pointer, size));
+                        BytesCached -= size;
+                        BytesInUse += size;
+                    }
+                    else
+                    {
+                        kept.Push(pointer);
+                    }
+                }
+                cached[size] = kept;
+            }
+            PeakBytesInUse = Math.Max(PeakBytesInUse, BytesInUse);
+        }
+    }
+
+    // The graph is gone: its blocks go back to the cache.
+    internal void Release(PoolReservation reservation)
+    {
+        lock (gate)
+        {
+            Close(reservation);
+            reservations.Remove(reservation);
+            if (disposed)
+            {
+                return;
+            }
+            foreach (var (pointer, size) in reservation.Held)
+            {
+                BytesInUse -= size;
+                if (!cached.TryGetValue(size, out var blocks))
+                {
+                    cached[size] = blocks = new Stack<DevicePointer>();
+                }
+                blocks.Push(pointer);
+                BytesCached += size;
+            }
+            reservation.Held.Clear();
         }
     }
 
@@ -150,6 +242,14 @@ public sealed class DeviceMemoryPool : IDisposable
                 memory.Free(pointer);
             }
             live.Clear();
+            foreach (var reservation in reservations)
+            {
+                foreach (var (pointer, _) in reservation.Held)
+                {
+                    memory.Free(pointer);
+                }
+                reservation.Held.Clear();
+            }
             BytesInUse = 0;
             disposed = true;
         }
@@ -170,4 +270,28 @@ public sealed class DeviceMemoryPool : IDisposable
             return memory.Allocate(size);
         }
     }
+}
+
+/// <summary>
+/// The blocks a captured graph uses, kept out of the pool's cache for the graph's lifetime
+/// (<see cref="DeviceMemoryPool.Reserve"/>): the "arena sized once" of a replayed training step.
+/// </summary>
+public sealed class PoolReservation : IDisposable
+{
+    private readonly DeviceMemoryPool pool;
+
+    internal PoolReservation(DeviceMemoryPool pool) => this.pool = pool;
+
+    /// <summary>Bytes held for the graph (blocks it uses that nothing else has rented).</summary>
+    public long HeldBytes => Held.Sum(b => b.Size);
+
+    internal HashSet<DevicePointer> Touched { get; } = [];
+
+    internal List<(DevicePointer Pointer, long Size)> Held { get; } = [];
+
+    /// <summary>Ends the capture: the blocks it rented stay reserved, and the pool may allocate again.</summary>
+    public void Close() => pool.Close(this);
+
+    /// <summary>Gives the blocks back to the pool's cache (the graph must not run again).</summary>
+    public void Dispose() => pool.Release(this);
 }

@@ -232,6 +232,60 @@ public interface IBackend : IDisposable
             OrthonormalizeRows(m);
         }
     }
+
+    // ---- A training step whose scalars stay with the backend (StepScalars): the host waits once, at the step's
+    // end. The defaults suit a backend whose ops have finished when they return; a GPU backend keeps the values
+    // in device memory and queues everything.
+
+    /// <summary>New scalars for training steps on this backend.</summary>
+    StepScalars CreateStepScalars() => new HostStepScalars();
+
+    /// <summary>
+    /// <see cref="CrossEntropy(Tensor, ReadOnlySpan{int}, Tensor, double)"/>, its summed loss added to
+    /// <paramref name="step"/>'s instead of returned.
+    /// </summary>
+    void CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, Tensor dLogits, double gradScale, StepScalars step) =>
+        HostStepScalars.Of(step, this).Loss += CrossEntropy(logits, targets, dLogits, gradScale);
+
+    /// <summary>
+    /// Stores the gradients' squared global norm in <paramref name="step"/>, then scales them so the norm is at most
+    /// <paramref name="maxNorm"/> (torch's clip_grad_norm_: factor maxNorm / (norm + 1e-6)); no clipping when
+    /// <paramref name="maxNorm"/> is 0 or the norm is not finite.
+    /// </summary>
+    void ClipGradients(IReadOnlyList<Tensor> gradients, double maxNorm, StepScalars step)
+    {
+        var host = HostStepScalars.Of(step, this);
+        host.SumOfSquares = SumOfSquares(gradients);
+        double norm = Math.Sqrt(host.SumOfSquares);
+        if (maxNorm > 0 && double.IsFinite(norm) && norm > maxNorm)
+        {
+            Scale(gradients, maxNorm / (norm + 1e-6));
+        }
+    }
+
+    /// <summary>
+    /// <see cref="AdamW(IReadOnlyList{AdamWTarget}, in AdamWStep)"/> with <paramref name="step"/>'s optimizer step,
+    /// skipped when the step's loss or gradient norm is not finite.
+    /// </summary>
+    void AdamW(IReadOnlyList<AdamWTarget> targets, StepScalars step)
+    {
+        if (HostStepScalars.Of(step, this).Finite)
+        {
+            AdamW(targets, step.Optimizer);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="OrthonormalizeRows(IReadOnlyList{Tensor})"/>, skipped when <paramref name="step"/>'s loss or gradient
+    /// norm is not finite.
+    /// </summary>
+    void OrthonormalizeRows(IReadOnlyList<Tensor> matrices, StepScalars step)
+    {
+        if (HostStepScalars.Of(step, this).Finite)
+        {
+            OrthonormalizeRows(matrices);
+        }
+    }
 }
 
 /// <summary>One parameter an AdamW step updates, with its gradient and moment buffers.</summary>

@@ -1,12 +1,13 @@
 using NativeReft.Backends;
 using NativeReft.Model;
 using NativeReft.Reft;
+using NativeReft.Tensors;
 
 namespace NativeReft.Training;
 
 /// <summary>
 /// The training loss of a batch: cross-entropy of the response tokens, with the interventions applied to the
-/// prompt positions. <see cref="ForwardBackward"/> also back-propagates into the intervention gradients.
+/// prompt positions. ForwardBackward also back-propagates into the intervention gradients.
 /// The classifier runs on the labelled rows only, never on the whole (batch, T, vocab) logits.
 /// </summary>
 public static class ReftObjective
@@ -18,18 +19,21 @@ public static class ReftObjective
     public static double ForwardBackward(LlamaModel model, InterventionSet set, ReftBatch batch, double gradScale,
         DropoutMasks? dropout = null)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(batch);
-        var backend = model.Backend;
-        using var tape = new Tape(backend);
-        var plan = Plan(set, batch, dropout, tape);
-        var hidden = model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
-        var logits = tape.MatMul(tape.Gather(hidden, batch.LabelledRows), model.Classifier);
-        var dLogits = tape.New(logits.Rows, logits.Columns);
-        double loss = backend.CrossEntropy(logits, batch.Targets, dLogits, gradScale);
-        tape.Seed(logits, dLogits);
-        tape.Backward();
+        double loss = 0;
+        ForwardBackward(model, set, batch, dropout, (logits, dLogits) => loss = model.Backend.CrossEntropy(logits, batch.Targets, dLogits, gradScale));
         return loss;
+    }
+
+    /// <summary>
+    /// <see cref="ForwardBackward(LlamaModel, InterventionSet, ReftBatch, double, DropoutMasks?)"/> inside a training
+    /// step: the summed loss is added to <paramref name="step"/>'s, where the backend keeps it, so the host does not
+    /// wait for it.
+    /// </summary>
+    public static void ForwardBackward(LlamaModel model, InterventionSet set, ReftBatch batch, double gradScale,
+        DropoutMasks? dropout, StepScalars step)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        ForwardBackward(model, set, batch, dropout, (logits, dLogits) => model.Backend.CrossEntropy(logits, batch.Targets, dLogits, gradScale, step));
     }
 
     /// <summary>The summed loss of a batch without gradients (evaluation).</summary>
@@ -43,6 +47,21 @@ public static class ReftObjective
         var hidden = model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
         var logits = tape.MatMul(tape.Gather(hidden, batch.LabelledRows), model.Classifier);
         return backend.CrossEntropy(logits, batch.Targets, tape.New(logits.Rows, logits.Columns), 0);
+    }
+
+    private static void ForwardBackward(LlamaModel model, InterventionSet set, ReftBatch batch, DropoutMasks? dropout,
+        Action<Tensor, Tensor> lossAndGradient)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(batch);
+        using var tape = new Tape(model.Backend);
+        var plan = Plan(set, batch, dropout, tape);
+        var hidden = model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
+        var logits = tape.MatMul(tape.Gather(hidden, batch.LabelledRows), model.Classifier);
+        var dLogits = tape.New(logits.Rows, logits.Columns);
+        lossAndGradient(logits, dLogits);
+        tape.Seed(logits, dLogits);
+        tape.Backward();
     }
 
     internal static InterventionPlan Plan(InterventionSet set, ReftBatch batch, DropoutMasks? dropout, Tape tape)

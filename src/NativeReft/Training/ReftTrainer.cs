@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using NativeReft.Backends;
 using NativeReft.IO.Safetensors;
 using NativeReft.Model;
 using NativeReft.Reft;
@@ -66,38 +67,43 @@ public sealed class ReftTrainer
         var clock = Stopwatch.StartNew();
         long tokens = 0;
         int startStep = Step;
+        using var scalars = model.Backend.CreateStepScalars();
         while (Step < TotalSteps)
         {
             cancellation.ThrowIfCancellationRequested();
             var examples = ExamplesOfStep(Step);
             double labelled = examples.Sum(e => e.LabelledTokens);
+            double rate = Schedule.RateAt(Step);
+            // The whole step is queued with its scalars on the backend; the host waits once, in Read.
+            scalars.Begin(optimizer.Next(rate));
             set.ZeroGradients();
-            double lossSum = 0;
             int micro = 0;
             foreach (var chunk in examples.Chunk(options.BatchSize))
             {
                 var batch = new ReftBatch(chunk);
                 var dropout = set.Config.Dropout > 0 ? new DropoutMasks(set.Config.Dropout, (ulong)options.Seed, Step, micro) : null;
-                lossSum += ReftObjective.ForwardBackward(model, set, batch, 1 / labelled, dropout);
+                ReftObjective.ForwardBackward(model, set, batch, 1 / labelled, dropout, scalars);
                 tokens += batch.RealTokens;
                 micro++;
             }
-            double loss = lossSum / labelled;
-            double norm = AdamWOptimizer.ClipGradients(set, options.MaxGradNorm);
-            if (!double.IsFinite(loss) || !double.IsFinite(norm))
-            {
-                throw new TrainingDivergedException(
-                    $"training diverged at step {Step + 1}: loss {loss}, gradient norm {norm}. Nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}) or --max-grad-norm.");
-            }
-            double rate = Schedule.RateAt(Step);
+            AdamWOptimizer.ClipGradients(set, options.MaxGradNorm, scalars);
+            StepResult result;
             try
             {
-                optimizer.Step(set, rate);
+                optimizer.Apply(set, scalars); // skipped where the loss or norm is not finite
+                result = scalars.Read();
             }
             catch (InvalidOperationException e)
             {
                 throw new TrainingDivergedException(
                     $"training diverged at step {Step + 1}: the update overflowed ({e.Message}). Nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}).");
+            }
+            double loss = result.Loss / labelled;
+            double norm = result.GradientNorm;
+            if (!double.IsFinite(loss) || !double.IsFinite(norm))
+            {
+                throw new TrainingDivergedException(
+                    $"training diverged at step {Step + 1}: loss {loss}, gradient norm {norm}. The parameters were left as they were and nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}) or --max-grad-norm.");
             }
             losses.Add(loss);
             Step++;

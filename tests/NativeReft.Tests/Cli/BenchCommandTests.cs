@@ -21,9 +21,22 @@ public sealed class BenchCommandTests
         Assert.That(root.GetProperty("peak_gib").GetDouble(), Is.GreaterThan(0));
         if (device == "emu")
         {
-            // The device-time breakdown covers the step's ops, forward and backward.
+            // The device-time breakdown covers the step's ops, forward and backward; the timed steps were one graph.
             Assert.That(output, Does.Contain("device time by op").And.Contain("attention backward").And.Contain("intervention backward").And.Contain("adamw"));
+            Assert.That(output, Does.Contain("step replayed as one CUDA graph"));
+            Assert.That(error, Does.Contain("the step runs as one captured graph"));
+            Assert.That(root.GetProperty("graph").GetBoolean(), Is.True);
         }
+    }
+
+    [TestCase("off", "step queued op by op (no graph)")]
+    [TestCase("on", "step replayed as one CUDA graph")]
+    public void Bench_train_graph_picks_how_the_timed_steps_run(string graph, string line)
+    {
+        var (code, output, error) = CliRunner.Run("bench", "train", "--shape", "stories260K", "--seq", "16", "--batch", "1",
+            "--steps", "2", "--warmup", "0", "--rank", "2", "--positions", "f1+l1", "--layers", "1", "--device", "emu", "--graph", graph);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(output, Does.Contain(line));
     }
 
     [Test]
@@ -36,7 +49,7 @@ public sealed class BenchCommandTests
     }
 
     [TestCase("tensor-core", "emu", "--attention tensor-core: head size 8")]
-    [TestCase("direct", "cpu", "--attention picks the CUDA backend's kernels")]
+    [TestCase("direct", "cpu", "--attention and --graph on are about the CUDA backend")]
     [TestCase("fastest", "emu", "unknown --attention 'fastest'")]
     public void Attention_kernels_that_cannot_run_are_refused_before_timing(string attention, string device, string message)
     {

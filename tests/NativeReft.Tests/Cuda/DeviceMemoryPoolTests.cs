@@ -49,6 +49,54 @@ public sealed class DeviceMemoryPoolTests
     }
 
     [Test]
+    public void A_reservation_keeps_a_captured_steps_blocks_from_everyone_else_until_it_is_disposed()
+    {
+        var memory = new FakeDeviceMemory(1L << 30);
+        using var pool = new DeviceMemoryPool(memory);
+        var warm = pool.Rent(4096);
+        var other = pool.Rent(1 << 20);
+        pool.Return(warm);
+        pool.Return(other);
+
+        var reservation = pool.Reserve();
+        var scratch = pool.Rent(4096);
+        Assert.That(scratch, Is.EqualTo(warm), "a capture rents from the cache");
+        pool.Return(scratch);
+        Assert.That(pool.Rent(4096), Is.EqualTo(warm), "and reuses what it returned (one stream: the graph keeps the order)");
+        var ex = Assert.Throws<InvalidOperationException>(() => pool.Rent(8192));
+        Assert.That(ex!.Message, Does.Contain("run the step once"));
+        Assert.Throws<InvalidOperationException>(() => pool.Reserve(), "one capture at a time");
+        pool.Return(warm);
+        reservation.Close();
+
+        Assert.That(reservation.HeldBytes, Is.EqualTo(4096));
+        Assert.That(pool.BytesInUse, Is.EqualTo(4096), "held blocks count as in use");
+        var afterwards = pool.Rent(4096);
+        Assert.That(afterwards, Is.Not.EqualTo(warm), "nothing else gets the graph's block");
+        Assert.That(pool.Rent(1 << 20), Is.EqualTo(other), "blocks the capture never touched stay in the cache");
+        reservation.Dispose();
+        Assert.That(pool.Rent(4096), Is.EqualTo(warm), "disposing gives the block back");
+        Assert.That(memory.Allocations, Is.EqualTo(3));
+        pool.Return(afterwards);
+    }
+
+    [Test]
+    public void A_block_a_capture_rented_and_kept_joins_the_reservation_when_it_comes_back()
+    {
+        var memory = new FakeDeviceMemory(1L << 30);
+        using var pool = new DeviceMemoryPool(memory);
+        pool.Return(pool.Rent(512));
+        var reservation = pool.Reserve();
+        var kept = pool.Rent(512); // e.g. a tensor made during the capture and freed later
+        reservation.Close();
+        pool.Return(kept);
+        Assert.That(reservation.HeldBytes, Is.EqualTo(512));
+        Assert.That(pool.Rent(512), Is.Not.EqualTo(kept));
+        reservation.Dispose();
+        Assert.That(pool.Rent(512), Is.EqualTo(kept));
+    }
+
+    [Test]
     public void A_steady_state_training_step_makes_no_device_allocation()
     {
         var memory = new FakeDeviceMemory(1L << 30);

@@ -50,7 +50,8 @@ public abstract class OptimizerKernelSuite : KernelSuite<OptimizerKernels>
         table.Add(new AdamWSegment(spareP, buffers.Upload(spare.G), buffers.Upload(spare.M), buffers.Upload(spare.V), 0.5));
         using var tableD = Device.Upload<AdamWSegment>(table.ToArray());
 
-        Kernels.AdamW(tableD, Lengths.Length, LearningRate, Beta1, Beta2, Epsilon, step, Stream);
+        using var values = Device.Upload<StepValues>([StepValues.Start(LearningRate, Beta1, Beta2, step)]);
+        Kernels.AdamW(tableD, Lengths.Length, values, Beta1, Beta2, Epsilon, Stream);
         Stream.Synchronize();
 
         using var cpu = new CpuBackend<float>(threads: 1);
@@ -123,7 +124,7 @@ public abstract class OptimizerKernelSuite : KernelSuite<OptimizerKernels>
         var views = inputs.Select(buffers.Upload).ToArray();
         using var table = Device.Upload<MatrixSegment>(Matrices.Select((s, k) => new MatrixSegment(views[k], s.Rows, s.Columns)).ToArray());
         using var error = Device.Upload<int>([0]);
-        Kernels.OrthonormalizeRows(table, Matrices.Length, error, Stream);
+        Kernels.OrthonormalizeRows(table, Matrices.Length, default, error, Stream);
         Stream.Synchronize();
 
         Assert.That(error.ToArray()[0], Is.Zero);
@@ -158,7 +159,7 @@ public abstract class OptimizerKernelSuite : KernelSuite<OptimizerKernels>
             new MatrixSegment(goodD, 3, d),
         ]);
         using var error = Device.Upload<int>([0]);
-        Kernels.OrthonormalizeRows(table, 3, error, Stream);
+        Kernels.OrthonormalizeRows(table, 3, default, error, Stream);
         Stream.Synchronize();
 
         Assert.That(error.ToArray()[0], Is.EqualTo(1));
@@ -169,7 +170,7 @@ public abstract class OptimizerKernelSuite : KernelSuite<OptimizerKernels>
     [Test]
     public void The_segment_structs_have_the_kernels_layout()
     {
-        using var output = Device.Allocate<int>(14);
+        using var output = Device.Allocate<int>(20);
         Device.Launch(Kernels.Module.GetFunction("optimizer_layout"), new LaunchConfig(1, 32), Stream, output.Pointer);
         Stream.Synchronize();
         var c = output.ToArray();
@@ -187,6 +188,62 @@ public abstract class OptimizerKernelSuite : KernelSuite<OptimizerKernels>
         var matrix = Bytes(new MatrixSegment(new DevicePointer(31), 32, 33));
         Assert.That(U64(matrix, c[11]), Is.EqualTo(31));
         Assert.That(new[] { BitConverter.ToInt32(matrix, c[12]), BitConverter.ToInt32(matrix, c[13]) }, Is.EqualTo(new[] { 32, 33 }));
+        Assert.That(c[14], Is.EqualTo(Unsafe.SizeOf<StepValues>()).And.EqualTo(StepValues.SizeInBytes), "sizeof(StepValues)");
+        var step = Bytes(new StepValues(41.5, 42.5, 43.5, 44.5f, 45.5f));
+        Assert.That(new[] { F64(step, c[15]), F64(step, c[16]), F64(step, c[17]) }, Is.EqualTo(new[] { 41.5, 42.5, 43.5 }));
+        Assert.That(new[] { BitConverter.ToSingle(step, c[18]), BitConverter.ToSingle(step, c[19]) }, Is.EqualTo(new[] { 44.5f, 45.5f }));
+    }
+
+    [TestCase(double.NaN, 1.0)]
+    [TestCase(2.0, double.PositiveInfinity)]
+    public void A_step_whose_loss_or_norm_is_not_finite_updates_nothing(double loss, double sumOfSquares)
+    {
+        var (p, g, m, v) = AdamWInputs(301, seed: 3);
+        var r = RandomFloats(4 * 64, seed: 4, scale: 1f);
+        using var buffers = new Buffers(Device);
+        var segment = new AdamWSegment(buffers.Upload(p), buffers.Upload(g), buffers.Upload(m), buffers.Upload(v), 0.01);
+        var rd = buffers.Upload(r);
+        using var table = Device.Upload<AdamWSegment>([segment]);
+        using var matrices = Device.Upload<MatrixSegment>([new MatrixSegment(rd, 4, 64)]);
+        using var values = Device.Upload<StepValues>([StepValues.Start(LearningRate, Beta1, Beta2, 3) with { Loss = loss, SumOfSquares = sumOfSquares }]);
+
+        Kernels.AdamW(table, 1, values, Beta1, Beta2, Epsilon, Stream);
+        Kernels.OrthonormalizeRows(matrices, 1, values, default, Stream);
+        Stream.Synchronize();
+
+        AssertBitsEqual(Download(Device, segment.Parameter, p.Length), p, "parameter");
+        AssertBitsEqual(Download(Device, segment.M, m.Length), m, "m");
+        AssertBitsEqual(Download(Device, segment.V, v.Length), v, "v");
+        AssertBitsEqual(Download(Device, rd.Pointer, r.Length), r, "R");
+    }
+
+    // The host's rule: clip when maxNorm > 0 and the norm is finite and above it, by maxNorm / (norm + 1e-6).
+    [TestCase(25.0, 1.0, true)]
+    [TestCase(0.25, 1.0, false)]
+    [TestCase(25.0, 0.0, false)]
+    [TestCase(double.PositiveInfinity, 1.0, false)]
+    [TestCase(double.NaN, 1.0, false)]
+    public void Clipping_reads_the_norm_on_the_device_and_equals_the_host_rule_bit_for_bit(double sumOfSquares, double maxNorm, bool clips)
+    {
+        var values = Lengths.Select((n, k) => RandomFloats(n, seed: 50 + k, scale: 2f)).ToArray();
+        using var buffers = new Buffers(Device);
+        var views = values.Select(buffers.Upload).ToArray();
+        using var table = Device.Upload<TensorSegment>(views.Select(v => new TensorSegment(v)).ToArray());
+        using var step = Device.Upload<StepValues>([new StepValues(1, sumOfSquares, LearningRate, 1, 1)]);
+
+        Kernels.Clip(table, values.Length, step, maxNorm, Stream);
+        Stream.Synchronize();
+
+        using var cpu = new CpuBackend<float>(threads: 1);
+        for (int k = 0; k < values.Length; k++)
+        {
+            var x = cpu.Upload(values[k], values[k].Length);
+            if (clips)
+            {
+                cpu.Scale(x, maxNorm / (Math.Sqrt(sumOfSquares) + 1e-6));
+            }
+            AssertBitsEqual(Download(Device, views[k].Pointer, values[k].Length), Download(cpu, x, values[k].Length), $"segment {k}");
+        }
     }
 
     [Test]
@@ -205,13 +262,16 @@ public abstract class OptimizerKernelSuite : KernelSuite<OptimizerKernels>
         using var partials = Device.Allocate<float>(OptimizerKernels.SumOfSquaresPartialsLength(2));
         using var result = Device.Allocate<double>(2);
         using var flag = Device.Allocate<int>(2);
-        Assert.Throws<ArgumentException>(() => Kernels.AdamW(adamw, 2, LearningRate, Beta1, Beta2, Epsilon, 1, Stream), "count past the table");
-        Assert.Throws<ArgumentOutOfRangeException>(() => Kernels.AdamW(adamw, -1, LearningRate, Beta1, Beta2, Epsilon, 1, Stream));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Kernels.AdamW(adamw, 1, LearningRate, Beta1, Beta2, Epsilon, 0, Stream), "steps count from 1");
+        using var step = Device.Upload<StepValues>([StepValues.Start(LearningRate, Beta1, Beta2, 1), default]);
+        Assert.Throws<ArgumentException>(() => Kernels.AdamW(adamw, 2, step.View.Slice(0, 1), Beta1, Beta2, Epsilon, Stream), "count past the table");
+        Assert.Throws<ArgumentOutOfRangeException>(() => Kernels.AdamW(adamw, -1, step.View.Slice(0, 1), Beta1, Beta2, Epsilon, Stream));
+        Assert.Throws<ArgumentException>(() => Kernels.AdamW(adamw, 1, step, Beta1, Beta2, Epsilon, Stream), "two step values");
+        Assert.Throws<ArgumentException>(() => Kernels.Clip(tensors, 2, default, 1.0, Stream), "no step values");
+        Assert.Throws<ArgumentOutOfRangeException>(() => StepValues.Start(LearningRate, Beta1, Beta2, 0), "steps count from 1");
         Assert.Throws<ArgumentException>(() => Kernels.SumOfSquares(tensors, 2, partials.View.Slice(1), result.View.Slice(0, 1), Stream), "scratch too small");
         Assert.Throws<ArgumentException>(() => Kernels.SumOfSquares(tensors, 2, partials, result, Stream), "two results");
         Assert.Throws<ArgumentException>(() => Kernels.Scale(tensors, 3, 1f, Stream));
-        Assert.Throws<ArgumentException>(() => Kernels.OrthonormalizeRows(matrices, 1, flag, Stream), "a two-int flag");
+        Assert.Throws<ArgumentException>(() => Kernels.OrthonormalizeRows(matrices, 1, default, flag, Stream), "a two-int flag");
         Assert.That(OptimizerKernels.SumOfSquaresPartialsLength(3), Is.EqualTo(3L * OptimizerKernels.SumOfSquaresBlocksPerSegment));
     }
 
@@ -269,6 +329,8 @@ public abstract class OptimizerKernelSuite : KernelSuite<OptimizerKernels>
         where T : unmanaged => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value)).ToArray();
 
     private static ulong U64(byte[] bytes, int offset) => BitConverter.ToUInt64(bytes, offset);
+
+    private static double F64(byte[] bytes, int offset) => BitConverter.ToDouble(bytes, offset);
 
     // Device buffers for one test, released together.
     private sealed class Buffers(IDeviceRuntime device) : IDisposable

@@ -145,16 +145,20 @@ internal sealed unsafe class LaunchRecord
 /// <summary>Host memory from NativeMemory.AlignedAlloc (the emulator's "pinned" memory).</summary>
 internal sealed unsafe class HostMemoryHandle : SafeHandle
 {
-    public HostMemoryHandle(nint pointer)
+    private readonly Action? released;
+
+    public HostMemoryHandle(nint pointer, Action? released = null)
         : base(0, ownsHandle: true)
     {
         SetHandle(pointer);
+        this.released = released;
     }
 
     public override bool IsInvalid => handle == 0;
 
     protected override bool ReleaseHandle()
     {
+        released?.Invoke();
         NativeMemory.AlignedFree((void*)handle);
         return true;
     }

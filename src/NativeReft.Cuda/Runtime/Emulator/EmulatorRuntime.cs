@@ -24,6 +24,8 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
     public const string CheckVariable = "NATIVEREFT_EMU_CHECK";
 
     private readonly EmulatorStream defaultStream;
+    private readonly Dictionary<nint, long> pinned = new(); // page-locked blocks: start, bytes
+    private int capturing;
     private bool disposed;
 
     private EmulatorRuntime(bool check)
@@ -91,6 +93,7 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
         ObjectDisposedException.ThrowIf(disposed, this);
+        RequireNoCapture("cuMemAlloc");
         void* pointer = emu_alloc((nuint)bytes, CheckMode ? 1 : 0);
         if (pointer == null)
         {
@@ -126,12 +129,30 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
         long bytes = checked(length * Unsafe.SizeOf<T>());
-        return new PinnedHostBuffer<T>(new HostMemoryHandle((nint)NativeMemory.AlignedAlloc((nuint)bytes, 64)), length);
+        nint start = (nint)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        lock (pinned)
+        {
+            pinned.Add(start, bytes);
+        }
+        return new PinnedHostBuffer<T>(new HostMemoryHandle(start, () =>
+        {
+            lock (pinned)
+            {
+                pinned.Remove(start);
+            }
+        }), length);
     }
 
     /// <inheritdoc />
-    public void CopyHostToDevice(DevicePointer destination, void* source, long bytes, DeviceStream? stream) =>
+    public void CopyHostToDevice(DevicePointer destination, void* source, long bytes, DeviceStream? stream)
+    {
+        if (stream is not null && RequireStream(stream).Recording is not null && !IsPinned(source, bytes))
+        {
+            // A graph replays the copy from this address long after the call: CUDA takes only page-locked memory.
+            throw new InvalidOperationException("a captured host-to-device copy must read page-locked memory (AllocatePinned), not pageable memory");
+        }
         Copy((void*)destination.Address, source, bytes, stream);
+    }
 
     /// <inheritdoc />
     public void CopyDeviceToHost(void* destination, DevicePointer source, long bytes, DeviceStream? stream) =>
@@ -217,12 +238,14 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
         }
         var steps = new List<Action<DeviceStream>>();
         emulated.Recording = steps;
+        capturing++;
         try
         {
             record();
         }
         finally
         {
+            capturing--;
             emulated.Recording = null;
         }
         return new EmulatorGraph(this, steps);
@@ -256,7 +279,11 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
     };
 
     /// <summary>Nothing to wait for: every call has finished its work when it returns.</summary>
-    public void Synchronize() => ObjectDisposedException.ThrowIf(disposed, this);
+    public void Synchronize()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        RequireNoCapture("cuCtxSynchronize");
+    }
 
     /// <summary>Frees the pool.</summary>
     public void Dispose()
@@ -283,14 +310,44 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
     }
 
     // Work on a capturing stream is recorded for the graph instead of run (replayed on the graph's stream).
+    // Stream-less work (it would synchronize the device) fails during a capture, as CUDA's thread-local mode has it.
     private bool Recorded(DeviceStream? stream, Action run)
     {
-        if (stream is null || RequireStream(stream).Recording is not { } recording)
+        if (stream is null)
+        {
+            RequireNoCapture("a synchronous copy or fill");
+            return false;
+        }
+        if (RequireStream(stream).Recording is not { } recording)
         {
             return false;
         }
         recording.Add(_ => run());
         return true;
+    }
+
+    private void RequireNoCapture(string what)
+    {
+        if (capturing > 0)
+        {
+            throw new InvalidOperationException($"{what} is not permitted while a stream is capturing a graph (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED): everything a captured step does must be queued on its stream");
+        }
+    }
+
+    private bool IsPinned(void* source, long bytes)
+    {
+        nint start = (nint)source;
+        lock (pinned)
+        {
+            foreach (var (block, length) in pinned)
+            {
+                if (start >= block && start + (nint)bytes <= block + (nint)length)
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     private void Copy(void* destination, void* source, long bytes, DeviceStream? stream)

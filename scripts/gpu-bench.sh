@@ -6,7 +6,9 @@
 #                   memory, MFU), and the PyTorch peers on the same workload in the same run (bench/peers/run.sh:
 #                   HF + PEFT LoRA r=8, HF + hook LoReFT), with NativeReft/peer ratios
 #   2. attention    the same bench train with --attention direct: the tensor-core attention's end-to-end gain
-#   3. kernels      the BenchmarkDotNet kernel suite (scripts/gpu-kernel-bench.sh) against the device-to-device
+#   3. graph        bench train at TinyLlama-1.1B (where launches weigh most) with --graph off, then on: the
+#                   captured step's gain, both sides in the same run
+#   4. kernels      the BenchmarkDotNet kernel suite (scripts/gpu-kernel-bench.sh) against the device-to-device
 #                   copy bandwidth, when the bundle has it
 #
 # Options through the environment: BENCH_SHAPE (llama2-7b), BENCH_SEQ (512), BENCH_BATCH (8), BENCH_STEPS (10).
@@ -20,7 +22,7 @@ repo="$(cd "$here/.." && pwd)"
 [[ -x $repo/bench/peers/run.sh || -f $repo/bench/peers/run.sh ]] || repo="$(pwd)" # the bundle's copy: run from the repo root
 shape="${BENCH_SHAPE:-llama2-7b}" seq="${BENCH_SEQ:-512}" batch="${BENCH_BATCH:-8}" steps="${BENCH_STEPS:-10}"
 
-train_rc=pending direct_rc=pending kernels_rc=skipped train_s= direct_s= kernels_s=
+train_rc=pending direct_rc=pending graph_rc=pending kernels_rc=skipped train_s= direct_s= graph_s= kernels_s=
 summary() { # what has run so far (rewritten after each phase: a call cut off by its time limit keeps it)
   echo
   gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
@@ -33,6 +35,10 @@ summary() { # what has run so far (rewritten after each phase: a call cut off by
   echo "direct attention: exit $direct_rc${direct_s:+ in ${direct_s} s} (train-direct-attention.log)"
   grep -E '^(step |MFU)' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2
   grep -E '^  attention' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2
+  echo "graph off/on at tinyllama-1.1b: exit $graph_rc${graph_s:+ in ${graph_s} s} (train-graph-off.log, train-graph-on.log)"
+  for mode in off on; do
+    grep -E '^step [0-9.]+ ms|^step (replayed|queued)|graph capture failed' "$logs/train-graph-$mode.log" 2>/dev/null | head -n 3
+  done
   echo "kernel suite: exit $kernels_rc${kernels_s:+ in ${kernels_s} s} (kernel-bench.log)"
 }
 
@@ -51,6 +57,16 @@ start=$SECONDS
   --attention direct > "$logs/train-direct-attention.log" 2>&1
 direct_rc=$?
 direct_s=$((SECONDS - start))
+summary > "$logs/bench-summary.txt"
+
+echo "== graph: tinyllama-1.1b seq $seq batch $batch, the step op by op, then as one captured graph"
+start=$SECONDS
+graph_rc=0
+for mode in off on; do
+  "$bundle/nativereft" bench train --shape tinyllama-1.1b --seq "$seq" --batch "$batch" --steps 5 --warmup 1 --device cuda \
+    --graph "$mode" > "$logs/train-graph-$mode.log" 2>&1 || graph_rc=$?
+done
+graph_s=$((SECONDS - start))
 summary > "$logs/bench-summary.txt"
 
 if [[ -f $bundle/gpu-kernel-bench.sh ]]; then

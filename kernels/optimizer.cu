@@ -48,11 +48,11 @@ CpuBackend's algorithm step for step; its dot products sum in another order (per
 agrees to fp32 rounding, not bits. A degenerate row (norm 0 or not finite) or a matrix with rows > columns
 sets *error = 1 (when error is not null) and is left as it is; CpuBackend throws there.
 
-Launches: adamw_step, sumsq_partials, scale_segments and clip_segments run a grid (blocks per segment, segments): block
-(b, s) grid-strides over segment s with 64-bit indices, so any length runs with any grid. sumsq_finish is one
-block. orthonormalize_rows is one block per matrix (grid.x = matrices): every thread owns the columns
-c = threadIdx.x (mod blockDim.x) of every row, so the only communication is the block reductions of the dot
-products and norms (2 * (r(r-1)/2 + r) of them per matrix). blockDim.x a multiple of 32 everywhere.
+Launches: adamw_step, sumsq_partials, scale_segments and clip_segments run a grid (blocks per segment,
+segments): block (b, s) grid-strides over segment s with 64-bit indices, so any length runs with any grid.
+sumsq_finish is one block. orthonormalize_rows is one block per matrix (grid.x = matrices): every thread owns
+the columns c = threadIdx.x (mod blockDim.x) of every row, so the only communication is the block reductions of
+the dot products and norms (2 * (r(r-1)/2 + r) of them per matrix). blockDim.x a multiple of 32 everywhere.
 */
 #include "common.cuh"
 
@@ -189,31 +189,33 @@ extern "C" __global__ void sumsq_finish(double* result, const float* partials, i
     }
 }
 
+// The block's share of x *= factor over one segment.
+__device__ __forceinline__ void scale_segment(const TensorSegment seg, float factor) {
+    for (i64 i = segment_start(); i < seg.length; i += segment_stride()) {
+        seg.data[i] *= factor;
+    }
+}
+
 extern "C" __global__ void scale_segments(const TensorSegment* segments, int count, float factor) {
     const int s = blockIdx.y;
     if (s >= count) {
         return;
     }
-    const TensorSegment seg = segments[s];
-    for (i64 i = segment_start(); i < seg.length; i += segment_stride()) {
-        seg.data[i] *= factor;
-    }
+    scale_segment(segments[s], factor);
 }
 
-extern "C" __global__ void clip_segments(const TensorSegment* segments, int count, const StepValues* step, double max_norm) {
+extern "C" __global__ void clip_segments(const TensorSegment* segments, int count, const StepValues* step,
+                                         double max_norm) {
     const int s = blockIdx.y;
     const double norm = sqrt(step->sumsq);
     if (s >= count || !(max_norm > 0.0) || !is_finite(norm) || !(norm > max_norm)) {
         return;
     }
-    const float factor = (float)(max_norm / (norm + 1e-6));
-    const TensorSegment seg = segments[s];
-    for (i64 i = segment_start(); i < seg.length; i += segment_stride()) {
-        seg.data[i] *= factor;
-    }
+    scale_segment(segments[s], (float)(max_norm / (norm + 1e-6)));
 }
 
-extern "C" __global__ void orthonormalize_rows(const MatrixSegment* matrices, int count, const StepValues* step, int* error) {
+extern "C" __global__ void orthonormalize_rows(const MatrixSegment* matrices, int count, const StepValues* step,
+                                               int* error) {
     const int k = blockIdx.x;
     if (k >= count || (step != nullptr && !step_is_finite(step))) {
         return;

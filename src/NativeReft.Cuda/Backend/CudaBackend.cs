@@ -14,9 +14,10 @@ namespace NativeReft.Cuda;
 /// <remarks>
 /// All work goes to one stream in order. Host-side indices (tokens, positions, rows, masks, targets) are checked
 /// on the host, then copied on the stream (from pageable memory the driver stages them at once, so the call does
-/// not wait for the device). The host waits only where a value comes back: downloads, the loss, the gradient
-/// norm, about twice per training step. Kernels that index by device data also set an error flag, which is
-/// checked at each of those points: a bad index is reported, never silently used.
+/// not wait for the device); while a step is captured as a graph they are staged in page-locked memory instead.
+/// The host waits only where a value comes back: downloads, and once per training step, when its scalars (loss,
+/// gradient norm) are read (<see cref="CreateStepScalars"/>). Kernels that index by device data also set an error
+/// flag, which is checked at each of those points: a bad index is reported, never silently used.
 /// </remarks>
 public sealed partial class CudaBackend : IBackend
 {

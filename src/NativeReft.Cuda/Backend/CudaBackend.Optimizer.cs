@@ -26,8 +26,9 @@ public sealed partial class CudaBackend
     {
         using var op = Op("gradient norm");
         ArgumentNullException.ThrowIfNull(tensors);
+        using var segments = Stage<TensorSegment>(Segments(tensors));
         using var result = new DeviceBuffer<double>(Runtime, 1);
-        QueueSumOfSquares(tensors, result.View);
+        QueueSumOfSquares(segments.View, tensors.Count, result.View);
         Span<double> sum = stackalloc double[1];
         Runtime.CopyToHost(result.View, sum);
         ThrowIfKernelReportedError(); // the host waits here anyway: the place to surface a kernel's flag
@@ -69,11 +70,11 @@ public sealed partial class CudaBackend
         optimizer.AdamW(segments.View, table.Length, values, step.Beta1, step.Beta2, step.Epsilon, Stream);
     }
 
-    private void QueueSumOfSquares(IReadOnlyList<Tensor> tensors, DeviceView<double> result)
+    // The sum over the first `count` tensors of a staged table, into `result` on the device.
+    private void QueueSumOfSquares(DeviceView<TensorSegment> segments, int count, DeviceView<double> result)
     {
-        using var segments = Stage<TensorSegment>(Segments(tensors));
-        using var partials = new DeviceBuffer<float>(Runtime, Math.Max(1, OptimizerKernels.SumOfSquaresPartialsLength(tensors.Count)));
-        optimizer.SumOfSquares(segments.View, tensors.Count, partials.View, result, Stream);
+        using var partials = new DeviceBuffer<float>(Runtime, Math.Max(1, OptimizerKernels.SumOfSquaresPartialsLength(count)));
+        optimizer.SumOfSquares(segments, count, partials.View, result, Stream);
     }
 
     // With step values (not empty), nothing changes when that step's loss or norm is not finite.

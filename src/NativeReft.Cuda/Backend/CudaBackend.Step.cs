@@ -28,12 +28,12 @@ public sealed partial class CudaBackend
     {
         var values = Scalars(step);
         ArgumentNullException.ThrowIfNull(gradients);
+        using var segments = Stage<TensorSegment>(Segments(gradients)); // one table serves the norm and the clip
         using (Op("gradient norm"))
         {
-            QueueSumOfSquares(gradients, values.SumOfSquares);
+            QueueSumOfSquares(segments.View, gradients.Count, values.SumOfSquares);
         }
         using var op = Op("clip");
-        using var segments = Stage<TensorSegment>(Segments(gradients));
         optimizer.Clip(segments.View, gradients.Count, values.View, maxNorm, Stream);
     }
 

@@ -109,6 +109,26 @@ public abstract class CrossEntropyKernelSuite : KernelSuite<CrossEntropyKernels>
         Assert.That(ld.ToArray(), Is.EqualTo(losses));
     }
 
+    [TestCase(1)]
+    [TestCase(4099)]
+    public void Sum_adds_the_losses_to_the_total_in_row_order_bit_for_bit(int rows)
+    {
+        var rng = new Random(rows);
+        var losses = Enumerable.Range(0, rows).Select(_ => (float)(rng.NextDouble() * 12)).ToArray();
+        const double start = 3.25;
+        double expected = 0;
+        foreach (float l in losses)
+        {
+            expected += l; // the host's order, as the host-summing CrossEntropy has it
+        }
+        using var ld = Device.Upload<float>(losses);
+        using var total = Device.Upload<double>([start]);
+        Kernels.Sum(ld, total, Stream);
+        Stream.Synchronize();
+        Assert.That(BitConverter.DoubleToInt64Bits(total.ToArray()[0]), Is.EqualTo(BitConverter.DoubleToInt64Bits(start + expected)), "added, not overwritten");
+        Assert.Throws<ArgumentException>(() => Kernels.Sum(ld, ld.View.Cast<double>().Slice(0, 0), Stream), "the total is one double");
+    }
+
     [TestCase(5, 33)]
     [TestCase(3, 32000)]
     public void A_zero_grad_scale_gives_a_zero_gradient_and_the_same_losses(int rows, int vocab)

@@ -9,7 +9,8 @@ RMSNorm (LLaMA's pre-attention and pre-MLP norm), forward and backward, and the 
   rmsnorm_residual_f32w_forward  the same with an f32 weight
   rmsnorm_add_forward        sum[r,c] = bf16(a[r,c] + b[r,c]) (out of place: the tape keeps a), then out = rmsnorm(sum)
   rmsnorm_backward           dx[r,c] = rstd * w[c] * dout[r,c] - x[r,c] * rstd^3 * mean_c(x * w * dout)
-                             with the rstd forward saved, or (rstd null) recomputed from x and eps
+                             with the rstd forward saved, or (rstd null) recomputed from x and eps;
+                             accumulate != 0 adds it to dx instead (dx += ..., one bf16 rounding)
   rmsnorm_f32w_backward      the same with an f32 weight
 
 Shapes: x, out, residual, branch, dout, dx (N, C) bf16, N = B*T rows; w (C) bf16 or f32; rstd (N) f32.
@@ -22,8 +23,9 @@ by one bf16 ulp. eps comes from the config (rms_norm_eps).
 
 Gradient rule (as in every kernel file): parameter gradients accumulate (+=), activation gradients overwrite
 (=), the residual stream's gradient accumulates. The model's weights are frozen (ReFT trains interventions
-only), so there is no dw here; dx is an activation gradient and is written. The caller adds it into the
-residual stream's gradient (elementwise.cu's accumulate).
+only), so there is no dw here. The norm's input is the residual stream, whose gradient already holds what the
+residual add passed down: backward adds into it (accumulate), reading dx once instead of writing a fresh dx and
+adding it in a second pass (3 tensor passes saved per norm). dx must not alias dout or x.
 
 One block per row, blockDim.x a multiple of 32 (the launcher uses 256); columns are strided over the block's
 threads 8 at a time (one 128-bit access) when C % 8 == 0 and the tensors are aligned, else one at a time; sums in
@@ -109,7 +111,7 @@ __device__ void rmsnorm_residual_forward_row(bf16* out, float* rstd, bf16* sum, 
 
 template <int P, typename W>
 __device__ void rmsnorm_backward_row(bf16* dx, const bf16* dout, const bf16* x, const W* weight, const float* rstd,
-                                     float eps, int rows, int columns) {
+                                     float eps, int rows, int columns, int accumulate) {
     const int row = blockIdx.x;
     if (row >= rows) {
         return;
@@ -138,8 +140,12 @@ __device__ void rmsnorm_backward_row(bf16* dx, const bf16* dout, const bf16* x, 
         const Pack<bf16, P> d = load_pack<P>(dr + c);
         const Pack<W, P> w = load_pack<P>(weight + c);
         Pack<bf16, P> g;
+        if (accumulate) {
+            g = load_pack<P>(dxr + c);
+        }
         for (int k = 0; k < P; k++) {
-            g[k] = float_to_bf16(s * to_float(w[k]) * bf16_to_float(d[k]) - coefficient * bf16_to_float(v[k]));
+            const float grad = s * to_float(w[k]) * bf16_to_float(d[k]) - coefficient * bf16_to_float(v[k]);
+            g[k] = float_to_bf16(accumulate ? bf16_to_float(g[k]) + grad : grad);
         }
         store_pack<P>(dxr + c, g);
     }
@@ -199,19 +205,19 @@ extern "C" __global__ void rmsnorm_add_forward(bf16* out, float* rstd, bf16* sum
 }
 
 extern "C" __global__ void rmsnorm_backward(bf16* dx, const bf16* dout, const bf16* x, const bf16* weight,
-                                            const float* rstd, float eps, int rows, int columns) {
+                                            const float* rstd, float eps, int rows, int columns, int accumulate) {
     if (row_pack(columns, weight, dx, dout, x)) {
-        rmsnorm_backward_row<BF16_PACK>(dx, dout, x, weight, rstd, eps, rows, columns);
+        rmsnorm_backward_row<BF16_PACK>(dx, dout, x, weight, rstd, eps, rows, columns, accumulate);
     } else {
-        rmsnorm_backward_row<1>(dx, dout, x, weight, rstd, eps, rows, columns);
+        rmsnorm_backward_row<1>(dx, dout, x, weight, rstd, eps, rows, columns, accumulate);
     }
 }
 
 extern "C" __global__ void rmsnorm_f32w_backward(bf16* dx, const bf16* dout, const bf16* x, const float* weight,
-                                                 const float* rstd, float eps, int rows, int columns) {
+                                                 const float* rstd, float eps, int rows, int columns, int accumulate) {
     if (row_pack(columns, weight, dx, dout, x)) {
-        rmsnorm_backward_row<BF16_PACK>(dx, dout, x, weight, rstd, eps, rows, columns);
+        rmsnorm_backward_row<BF16_PACK>(dx, dout, x, weight, rstd, eps, rows, columns, accumulate);
     } else {
-        rmsnorm_backward_row<1>(dx, dout, x, weight, rstd, eps, rows, columns);
+        rmsnorm_backward_row<1>(dx, dout, x, weight, rstd, eps, rows, columns, accumulate);
     }
 }

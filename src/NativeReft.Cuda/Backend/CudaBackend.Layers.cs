@@ -39,7 +39,7 @@ public sealed partial class CudaBackend
     }
 
     /// <inheritdoc />
-    public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX)
+    public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX, bool accumulate = false)
     {
         using var op = Op("rmsnorm backward");
         var (xs, w, dy, dx) = (Cast(x), Cast(weight), Cast(dOut), Cast(dX));
@@ -47,11 +47,11 @@ public sealed partial class CudaBackend
         RequireSameShape(xs, dx, "rmsnorm backward");
         if (w.DType == DType.F32)
         {
-            rmsNorm.Backward(xs.BFloat16, w.Float, default, eps, dy.BFloat16, xs.Rows, xs.Columns, dx.BFloat16, Stream);
+            rmsNorm.Backward(xs.BFloat16, w.Float, default, eps, dy.BFloat16, xs.Rows, xs.Columns, dx.BFloat16, Stream, accumulate);
         }
         else
         {
-            rmsNorm.Backward(xs.BFloat16, w.BFloat16, default, eps, dy.BFloat16, xs.Rows, xs.Columns, dx.BFloat16, Stream);
+            rmsNorm.Backward(xs.BFloat16, w.BFloat16, default, eps, dy.BFloat16, xs.Rows, xs.Columns, dx.BFloat16, Stream, accumulate);
         }
     }
 
@@ -68,7 +68,7 @@ public sealed partial class CudaBackend
     }
 
     /// <inheritdoc />
-    public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX)
+    public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX, bool accumulate = false)
     {
         using var op = Op("matmul backward");
         var (dy, w, dx) = (Cast(dOut), Cast(weight), Cast(dX));
@@ -76,7 +76,8 @@ public sealed partial class CudaBackend
         {
             throw new ArgumentException($"matmul input grad: dOut {dy.ShapeText}, weight {w.ShapeText}, dX {dx.ShapeText}");
         }
-        blas.LinearInputGrad(dy.BFloat16, w.BFloat16, dx.BFloat16, dy.Rows, w.Columns, w.Rows, Stream);
+        // Accumulating is cuBLAS's beta = 1: the sum is formed in fp32 and rounded to bf16 once.
+        blas.LinearInputGrad(dy.BFloat16, w.BFloat16, dx.BFloat16, dy.Rows, w.Columns, w.Rows, Stream, beta: accumulate ? 1 : 0);
     }
 
     /// <inheritdoc />

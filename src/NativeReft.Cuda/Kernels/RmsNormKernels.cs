@@ -108,26 +108,29 @@ public sealed class RmsNormKernels : IDisposable
     }
 
     /// <summary>
-    /// dX = rstd * weight * dOut - x * rstd^3 * mean(x * weight * dOut), written (an activation gradient), with
-    /// the rstd that forward saved, or recomputed from x and <paramref name="eps"/> when <paramref name="rstd"/>
-    /// is empty. x, dOut, dX (rows, columns); weight (columns); rstd (rows).
+    /// dX = rstd * weight * dOut - x * rstd^3 * mean(x * weight * dOut), written (an activation gradient), or added
+    /// to dX when <paramref name="accumulate"/> (the residual stream's gradient), with the rstd that forward saved,
+    /// or recomputed from x and <paramref name="eps"/> when <paramref name="rstd"/> is empty. x, dOut, dX
+    /// (rows, columns), dX aliasing neither; weight (columns); rstd (rows).
     /// </summary>
     public void Backward(DeviceView<BFloat16> x, DeviceView<BFloat16> weight, DeviceView<float> rstd, float eps, DeviceView<BFloat16> dOut,
-        int rows, int columns, DeviceView<BFloat16> dX, DeviceStream stream)
+        int rows, int columns, DeviceView<BFloat16> dX, DeviceStream stream, bool accumulate = false)
     {
         if (CheckBackward(x.Length, weight.Length, rstd, dOut.Length, dX.Length, rows, columns))
         {
-            runtime.Launch(backward, Rows(rows, columns), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns);
+            runtime.Launch(backward, Rows(rows, columns), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns,
+                accumulate ? 1 : 0);
         }
     }
 
-    /// <summary>As <see cref="Backward(DeviceView{BFloat16}, DeviceView{BFloat16}, DeviceView{float}, float, DeviceView{BFloat16}, int, int, DeviceView{BFloat16}, DeviceStream)"/> with an f32 weight.</summary>
+    /// <summary>As <see cref="Backward(DeviceView{BFloat16}, DeviceView{BFloat16}, DeviceView{float}, float, DeviceView{BFloat16}, int, int, DeviceView{BFloat16}, DeviceStream, bool)"/> with an f32 weight.</summary>
     public void Backward(DeviceView<BFloat16> x, DeviceView<float> weight, DeviceView<float> rstd, float eps, DeviceView<BFloat16> dOut,
-        int rows, int columns, DeviceView<BFloat16> dX, DeviceStream stream)
+        int rows, int columns, DeviceView<BFloat16> dX, DeviceStream stream, bool accumulate = false)
     {
         if (CheckBackward(x.Length, weight.Length, rstd, dOut.Length, dX.Length, rows, columns))
         {
-            runtime.Launch(backwardFloatWeight, Rows(rows, columns), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns);
+            runtime.Launch(backwardFloatWeight, Rows(rows, columns), stream, dX.Pointer, dOut.Pointer, x.Pointer, weight.Pointer, rstd.Pointer, eps, rows, columns,
+                accumulate ? 1 : 0);
         }
     }
 

@@ -117,13 +117,21 @@ public interface IBackend : IDisposable
     /// </summary>
     void CopyRows(Tensor source, Tensor destination, int batch, int destinationStride, int destinationOffset);
 
-    // ---- Backward and training ops. Activation gradients are written (=); parameter gradients accumulate (+=).
+    // ---- Backward and training ops. Activation gradients are written (=), or added (+=) where the caller asks
+    // (accumulate: a gradient that already holds another op's share, added in the same pass); parameter gradients
+    // accumulate (+=).
 
-    /// <summary>dX = d(rmsnorm(x) * weight)/dx applied to dOut, row by row. x, dOut, dX (N, C).</summary>
-    void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX);
+    /// <summary>
+    /// dX = d(rmsnorm(x) * weight)/dx applied to dOut, row by row, or dX += that when <paramref name="accumulate"/>.
+    /// x, dOut, dX (N, C); dX aliases neither x nor dOut.
+    /// </summary>
+    void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX, bool accumulate = false);
 
-    /// <summary>dX = dOut weight: the input gradient of <see cref="MatMul"/>. dOut (M, N), weight (N, K), dX (M, K).</summary>
-    void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX);
+    /// <summary>
+    /// dX = dOut weight, or dX += dOut weight when <paramref name="accumulate"/>: the input gradient of
+    /// <see cref="MatMul"/>. dOut (M, N), weight (N, K), dX (M, K); dX aliases neither.
+    /// </summary>
+    void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX, bool accumulate = false);
 
     /// <summary>dQ, dK, dV of <see cref="Attention"/> for upstream dOut (recomputing the softmax from q and k).</summary>
     void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor dOut, Tensor dQ, Tensor dK, Tensor dV,

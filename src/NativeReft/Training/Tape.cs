@@ -10,14 +10,18 @@ namespace NativeReft.Training;
 /// needs a gradient, records a closure holding what its backward needs; <see cref="Backward"/> runs them in
 /// reverse. Only activations are differentiated: weights never are, and since nothing needs a gradient before
 /// the first intervention, the layers below the lowest intervened layer record nothing.
-/// Gradient rule: each backward computes its input gradients fresh and the tape accumulates them (+=) into
-/// whatever already arrived for that tensor (the residual stream is read by two ops per layer).
+/// Gradient rule: a backward adds its input gradient (+=) into whatever already arrived for that tensor (the
+/// residual stream is read by two ops per layer): a GEMM or RMSNorm backward adds in the same pass
+/// (accumulate), other ops write a fresh gradient the tape adds. A residual add hands its output's gradient to
+/// both inputs without a copy: a gradient held by several tensors (or read by the running backward) is never
+/// written in place; adding to it makes a new one.
 /// Memory: a gradient is released as soon as nothing needs it (its op's backward has run and it was not handed on
 /// to another tensor, or it was added into another gradient), so the backward pass holds a few gradients at a
 /// time, not one per op. Forward activations stay until the tape is disposed, except those the model is done with
 /// (<see cref="IForwardOps.Done"/>) and no backward reads: the inputs of Linear layers, the attention output (unless
 /// the backend's attention backward reuses it, <see cref="IBackend.AttentionForBackward"/>), the sublayer outputs
-/// (about 40% of a layer's activations).
+/// (about 40% of a layer's activations). An intervention edits the residual stream in place, so the stream before
+/// the edit is not kept beside the stream after it.
 /// </summary>
 public sealed class Tape : IForwardOps, IDisposable
 {
@@ -27,6 +31,7 @@ public sealed class Tape : IForwardOps, IDisposable
     private readonly HashSet<Tensor> tracked = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<Tensor> readByBackward = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<Tensor> owned = new(ReferenceEqualityComparer.Instance);
+    private Tensor? reading; // the gradient the running backward reads
 
     /// <summary>A tape whose tensors live on <paramref name="backend"/>.</summary>
     public Tape(IBackend backend) => this.backend = backend ?? throw new ArgumentNullException(nameof(backend));
@@ -111,12 +116,7 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(weight);
         var y = New(x.Rows, weight.Rows);
         backend.MatMul(x, weight, y);
-        RecordIfTracked(y, [x], [], dy =>
-        {
-            var dx = New(x.Shape.ToArray());
-            backend.MatMulInputGrad(dy, weight, dx);
-            Accumulate(x, dx);
-        });
+        RecordIfTracked(y, [x], [], dy => AccumulateFrom(x, (dx, add) => backend.MatMulInputGrad(dy, weight, dx, add)));
         return y;
     }
 
@@ -133,6 +133,12 @@ public sealed class Tape : IForwardOps, IDisposable
             {
                 if (gradients.Remove(x, out var dx))
                 {
+                    if (Holders(dx) > 0)
+                    {
+                        var copy = New(dx.Shape.ToArray());
+                        backend.Copy(dx, copy);
+                        dx = copy;
+                    }
                     backend.Rope(dx, cos, sin, positions, heads, inverse: true);
                     gradients[x] = dx;
                 }
@@ -197,22 +203,13 @@ public sealed class Tape : IForwardOps, IDisposable
     }
 
     private void RecordRmsNorm(Tensor x, Tensor weight, float eps, Tensor y) =>
-        RecordIfTracked(y, [x], [x], dy =>
-        {
-            var dx = New(x.Shape.ToArray());
-            backend.RmsNormBackward(x, weight, eps, dy, dx);
-            Accumulate(x, dx);
-        });
+        RecordIfTracked(y, [x], [x], dy => AccumulateFrom(x, (dx, add) => backend.RmsNormBackward(x, weight, eps, dy, dx, add)));
 
+    // d(x + branch) is dO for both: one tensor, held by both (see Accumulate).
     private void RecordResidual(Tensor x, Tensor branch, Tensor o) =>
         RecordIfTracked(o, [x, branch], [], dO =>
         {
-            if (Tracks(branch))
-            {
-                var copy = New(dO.Shape.ToArray());
-                backend.Copy(dO, copy);
-                Accumulate(branch, copy);
-            }
+            AccumulateIfTracked(branch, dO);
             AccumulateIfTracked(x, dO);
         });
 
@@ -223,12 +220,7 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(rows);
         var y = New(rows.Length, x.Columns);
         backend.GatherRows(x, rows, y);
-        RecordIfTracked(y, [x], [], dy =>
-        {
-            var dx = New(x.Shape.ToArray());
-            backend.ScatterAddRows(dy, rows, dx);
-            Accumulate(x, dx);
-        });
+        RecordIfTracked(y, [x], [], dy => AccumulateFrom(x, (dx, _) => backend.ScatterAddRows(dy, rows, dx))); // += either way
         return y;
     }
 
@@ -247,18 +239,28 @@ public sealed class Tape : IForwardOps, IDisposable
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(interventions);
-        var output = New(x.Shape.ToArray());
-        backend.Copy(x, output);
-        var inputs = new List<Tensor>(interventions.Count);
-        foreach (var applied in interventions)
+        // x is edited in place (as Rope is) unless a recorded backward reads its values: ops that read x before
+        // the edit record their backwards earlier, so they run after this one, once x's slot holds dx again.
+        bool inputTracked = Tracks(x);
+        var output = x;
+        if (readByBackward.Contains(x))
+        {
+            output = New(x.Shape.ToArray());
+            backend.Copy(x, output);
+        }
+        var inputs = interventions.Select(applied =>
         {
             var h = New(applied.Rows.Length, x.Columns);
-            backend.GatherRows(x, applied.Rows, h);
-            var edited = New(h.Shape.ToArray());
-            backend.Intervene(h, applied.Intervention.Parameters, edited, applied.DropoutScale);
+            backend.GatherRows(x, applied.Rows, h); // every row read before any is overwritten
+            return h;
+        }).ToArray();
+        for (int i = 0; i < interventions.Count; i++)
+        {
+            var applied = interventions[i];
+            var edited = New(inputs[i].Shape.ToArray());
+            backend.Intervene(inputs[i], applied.Intervention.Parameters, edited, applied.DropoutScale);
             backend.ScatterRows(edited, applied.Rows, output);
             Release(edited);
-            inputs.Add(h);
         }
         // The parameters always need gradients, so the output is tracked even when x is not (the lowest layer).
         tracked.Add(output);
@@ -268,24 +270,34 @@ public sealed class Tape : IForwardOps, IDisposable
             {
                 return;
             }
-            Tensor? dx = null;
-            if (Tracks(x))
+            // Every edited row's gradient is gathered before any is overwritten, so dOut itself becomes dx (rows
+            // not edited pass their gradient straight through) unless another tensor holds it too.
+            var dEdited = new Tensor[interventions.Count];
+            for (int i = 0; i < interventions.Count; i++)
             {
-                dx = New(x.Shape.ToArray());
-                backend.Copy(dOut, dx); // rows not edited pass their gradient straight through
+                dEdited[i] = New(inputs[i].Shape.ToArray());
+                backend.GatherRows(dOut, interventions[i].Rows, dEdited[i]);
+            }
+            Tensor? dx = null;
+            if (inputTracked)
+            {
+                dx = dOut;
+                if (Holders(dOut) > 0)
+                {
+                    dx = New(x.Shape.ToArray());
+                    backend.Copy(dOut, dx);
+                }
             }
             for (int i = 0; i < interventions.Count; i++)
             {
                 var applied = interventions[i];
-                var dEdited = New(inputs[i].Shape.ToArray());
-                backend.GatherRows(dOut, applied.Rows, dEdited);
                 var dh = New(inputs[i].Shape.ToArray());
-                backend.InterveneBackward(inputs[i], applied.Intervention.Parameters, dEdited, applied.DropoutScale, dh, applied.Intervention.Gradients);
+                backend.InterveneBackward(inputs[i], applied.Intervention.Parameters, dEdited[i], applied.DropoutScale, dh, applied.Intervention.Gradients);
                 if (dx is not null)
                 {
                     backend.ScatterRows(dh, applied.Rows, dx);
                 }
-                Release(dEdited);
+                Release(dEdited[i]);
                 Release(dh);
             }
             if (dx is not null)
@@ -311,18 +323,32 @@ public sealed class Tape : IForwardOps, IDisposable
         readByBackward.Clear();
     }
 
-    // A gradient the tape made that no tensor's slot holds any more: back to the backend's memory now.
+    // A gradient the tape made that no tensor's slot holds any more, and the running backward does not read: back
+    // to the backend's memory now.
     private void ReleaseIfUnused(Tensor gradient)
     {
+        if (Holders(gradient) == 0 && !ReferenceEquals(gradient, reading))
+        {
+            Release(gradient);
+        }
+    }
+
+    // How many tensors' slots hold this gradient (a residual add's is held by both its inputs).
+    private int Holders(Tensor gradient)
+    {
+        int count = 0;
         foreach (var held in gradients.Values)
         {
             if (ReferenceEquals(held, gradient))
             {
-                return;
+                count++;
             }
         }
-        Release(gradient);
+        return count;
     }
+
+    // Whether the tape may write into this gradient: held by `slots` slots at most and not being read.
+    private bool Writable(Tensor gradient, int slots) => Holders(gradient) <= slots && !ReferenceEquals(gradient, reading);
 
     private void Release(Tensor t)
     {
@@ -346,7 +372,9 @@ public sealed class Tape : IForwardOps, IDisposable
         {
             if (gradients.Remove(output, out var gradient))
             {
+                reading = gradient;
                 backward(gradient);
+                reading = null;
                 ReleaseIfUnused(gradient);
             }
         });
@@ -364,16 +392,32 @@ public sealed class Tape : IForwardOps, IDisposable
         }
     }
 
+    // t's gradient += gradient: in place where one of the two is the tape's alone, else into a new tensor.
     private void Accumulate(Tensor t, Tensor gradient)
     {
-        if (gradients.TryGetValue(t, out var existing))
-        {
-            backend.Add(existing, gradient, existing);
-            ReleaseIfUnused(gradient);
-        }
-        else
+        if (!gradients.TryGetValue(t, out var existing))
         {
             gradients[t] = gradient;
+            return;
         }
+        var sum = Writable(existing, 1) ? existing : Writable(gradient, 0) ? gradient : New(existing.Shape.ToArray());
+        backend.Add(existing, gradient, sum);
+        gradients[t] = sum;
+        ReleaseIfUnused(existing);
+        ReleaseIfUnused(gradient);
+    }
+
+    // t's gradient += what `write` computes: written straight into the gradient t holds when the tape may (write's
+    // flag true: add to it), else into a fresh tensor (flag false) that Accumulate adds.
+    private void AccumulateFrom(Tensor t, Action<Tensor, bool> write)
+    {
+        if (gradients.TryGetValue(t, out var existing) && Writable(existing, 1))
+        {
+            write(existing, true);
+            return;
+        }
+        var fresh = New(t.Shape.ToArray());
+        write(fresh, false);
+        Accumulate(t, fresh);
     }
 }

@@ -58,6 +58,28 @@ public sealed class BackwardOpsTests
     }
 
     [Test]
+    public void Accumulating_backwards_add_to_what_dX_holds()
+    {
+        int m = 3, k = 33, n = 9;
+        var x = Random(m * k);
+        var w = Random(k);
+        var up = Random(m * k);
+        var prior = Random(m * k);
+        var fresh = new double[x.Length];
+        var sum = (double[])prior.Clone();
+        cpu.RmsNormBackward(T(x, m, k), T(w, k), 1e-5f, T(up, m, k), T(fresh, m, k));
+        cpu.RmsNormBackward(T(x, m, k), T(w, k), 1e-5f, T(up, m, k), T(sum, m, k), accumulate: true);
+        Assert.That(sum, Is.EqualTo(prior.Zip(fresh, (a, b) => a + b)).Within(1e-12), "rmsnorm dX += ...");
+
+        var weight = Random(n * k);
+        var dOut = Random(m * n);
+        cpu.MatMulInputGrad(T(dOut, m, n), T(weight, n, k), T(fresh, m, k));
+        sum = (double[])prior.Clone();
+        cpu.MatMulInputGrad(T(dOut, m, n), T(weight, n, k), T(sum, m, k), accumulate: true);
+        Assert.That(sum, Is.EqualTo(prior.Zip(fresh, (a, b) => a + b)).Within(1e-12), "matmul dX += ...");
+    }
+
+    [Test]
     public void Rope_backward_is_the_inverse_rotation()
     {
         int rows = 5, heads = 3, hs = 8, half = hs / 2;

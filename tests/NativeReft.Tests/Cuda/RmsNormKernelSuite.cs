@@ -136,6 +136,34 @@ public abstract class RmsNormKernelSuite : KernelSuite<RmsNormKernels>
         BFloat16Output.AssertClose(Floats(dXr), expected, "rmsnorm dx, rstd recomputed");
     }
 
+    [TestCaseSource(nameof(Shapes))]
+    public void Backward_adds_into_dX_when_accumulating(int rows, int columns)
+    {
+        var x = RandomBFloat16(rows * 5 + columns, (long)rows * columns, 2f);
+        var w = RandomBFloat16(columns + 4, columns, 0.25f, 1f);
+        var dOut = RandomBFloat16(rows * 11 + columns, (long)rows * columns);
+        var prior = RandomBFloat16(rows * 7 + columns, (long)rows * columns);
+        using var xd = Device.Upload<BFloat16>(x);
+        using var wd = Device.Upload<BFloat16>(w);
+        using var wf = Device.Upload<float>(Floats(w));
+        using var dOutD = Device.Upload<BFloat16>(dOut);
+        using var dX = Device.Upload<BFloat16>(prior);
+        using var dXf = Device.Upload<BFloat16>(prior);
+        Kernels.Backward(xd, wd, default, Eps, dOutD, rows, columns, dX, Stream, accumulate: true);
+        Kernels.Backward(xd, wf.View, default, Eps, dOutD, rows, columns, dXf, Stream, accumulate: true);
+        Stream.Synchronize();
+
+        var expected = Cpu(x.Length, cpu =>
+        {
+            var dx = cpu.Upload(Floats(prior), rows, columns);
+            cpu.RmsNormBackward(cpu.Upload(Floats(x), rows, columns), cpu.Upload(Floats(w), columns), Eps, cpu.Upload(Floats(dOut), rows, columns), dx,
+                accumulate: true);
+            return dx;
+        });
+        BFloat16Output.AssertClose(Floats(dX), expected, "rmsnorm dx += ...");
+        BFloat16Output.AssertClose(Floats(dXf), expected, "rmsnorm dx += ..., f32 weight");
+    }
+
     [Test]
     public void Shapes_are_checked_before_launching()
     {

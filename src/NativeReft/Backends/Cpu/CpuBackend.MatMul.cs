@@ -44,7 +44,7 @@ public sealed partial class CpuBackend<T>
     }
 
     /// <inheritdoc />
-    public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX)
+    public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX, bool accumulate = false)
     {
         var g = Cast(dOut);
         var w = Cast(weight);
@@ -61,7 +61,10 @@ public sealed partial class CpuBackend<T>
             for (int i = start; i < end; i++)
             {
                 Span<T> oi = od.AsSpan(i * k, k);
-                oi.Clear();
+                if (!accumulate)
+                {
+                    oi.Clear();
+                }
                 for (int j = 0; j < n; j++)
                 {
                     T gij = gd[i * n + j];

@@ -34,7 +34,7 @@ public sealed partial class CpuBackend<T>
     }
 
     /// <inheritdoc />
-    public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX)
+    public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX, bool accumulate = false)
     {
         var xs = Cast(x);
         var w = Cast(weight).Data;
@@ -60,7 +60,8 @@ public sealed partial class CpuBackend<T>
                 T coefficient = rstd * rstd * rstd * dot / n;
                 for (int j = 0; j < c; j++)
                 {
-                    o[j] = rstd * w[j] * g[j] - coefficient * row[j];
+                    T grad = rstd * w[j] * g[j] - coefficient * row[j];
+                    o[j] = accumulate ? o[j] + grad : grad;
                 }
             }
         });

@@ -6,7 +6,9 @@ namespace NativeReft.Bench.Gpu;
 
 /// <summary>
 /// The projections' bf16 GEMMs (fp32 accumulation) at the shape's sizes: the attention output projection
-/// (dim x dim), the FFN's up projection (hidden x dim) and its input gradient. FLOPs 2 M N K.
+/// (dim x dim), the FFN's up projection (hidden x dim) and its input gradient, and the down projection (dim x
+/// hidden) alone and with the residual add in its epilogue (Blas.LinearAdd: cuBLASLt, C and D apart), which
+/// replaces the down projection plus Perf_Rows' residual add. FLOPs 2 M N K.
 /// </summary>
 public class Perf_Linear : KernelBench
 {
@@ -29,6 +31,8 @@ public class Perf_Linear : KernelBench
         Record(nameof(Output), Tokens, c.Dim, c.Dim);
         Record(nameof(Up), Tokens, c.Dim, c.HiddenDim);
         Record(nameof(UpInputGrad), Tokens, c.HiddenDim, c.Dim);
+        Record(nameof(Down), Tokens, c.HiddenDim, c.Dim);
+        Record(nameof(DownResidual), Tokens, c.HiddenDim, c.Dim, addend: true);
     }
 
     protected override void CleanUp() => blas.Dispose();
@@ -63,6 +67,28 @@ public class Perf_Linear : KernelBench
         Wait();
     }
 
-    // (m, k) by (k, n): 2 m n k FLOPs; bf16 operands read once, the output written once.
-    private void Record(string method, long m, long k, long n) => Work(method, 2.0 * (m * k + k * n + m * n), 2.0 * m * n * k);
+    // The down weight (dim, hidden) is wUp's buffer read as that shape: the same random values, the same size.
+    [Benchmark(OperationsPerInvoke = Launches)]
+    public void Down()
+    {
+        for (int i = 0; i < Launches; i++)
+        {
+            blas.Linear(hidden.View, wUp.View, y.View.Slice(0, (long)Tokens * Config.Dim), Tokens, Config.HiddenDim, Config.Dim, Stream);
+        }
+        Wait();
+    }
+
+    [Benchmark(OperationsPerInvoke = Launches)]
+    public void DownResidual()
+    {
+        for (int i = 0; i < Launches; i++)
+        {
+            blas.LinearAdd(hidden.View, wUp.View, x.View, y.View.Slice(0, (long)Tokens * Config.Dim), Tokens, Config.HiddenDim, Config.Dim, Stream);
+        }
+        Wait();
+    }
+
+    // (m, k) by (k, n): 2 m n k FLOPs; bf16 operands read once, the output written once (and an addend read).
+    private void Record(string method, long m, long k, long n, bool addend = false) =>
+        Work(method, 2.0 * (m * k + k * n + m * n * (addend ? 2 : 1)), 2.0 * m * n * k);
 }

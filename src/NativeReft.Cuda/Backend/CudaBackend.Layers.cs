@@ -68,6 +68,19 @@ public sealed partial class CudaBackend
     }
 
     /// <inheritdoc />
+    public void MatMulAdd(Tensor x, Tensor weight, Tensor residual, Tensor output)
+    {
+        using var op = Op("matmul + residual");
+        var (xs, w, r, o) = (Cast(x), Cast(weight), Cast(residual), Cast(output));
+        if (xs.Columns != w.Columns || o.Rows != xs.Rows || o.Columns != w.Rows)
+        {
+            throw new ArgumentException($"matmul + residual: x {xs.ShapeText}, weight {w.ShapeText}, output {o.ShapeText}");
+        }
+        RequireSameShape(r, o, "matmul + residual");
+        blas.LinearAdd(xs.BFloat16, w.BFloat16, r.BFloat16, o.BFloat16, xs.Rows, xs.Columns, w.Rows, Stream);
+    }
+
+    /// <inheritdoc />
     public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX, bool accumulate = false)
     {
         using var op = Op("matmul backward");

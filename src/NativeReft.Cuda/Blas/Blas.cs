@@ -25,6 +25,7 @@ public sealed unsafe class Blas : IDisposable
     private readonly CublasHandle? handle;
     private readonly DeviceBuffer<byte>? workspace;
     private nint boundStream = -1;
+    private BlasLt? lt;
 
     /// <summary>
     /// GEMMs on <paramref name="runtime"/>: a cuBLAS handle on a <see cref="CudaRuntime"/>, the CPU GEMM on an
@@ -85,6 +86,35 @@ public sealed unsafe class Blas : IDisposable
     }
 
     /// <summary>
+    /// output = addend + x weight^T, row-major: x (m, k), weight (n, k), addend and output (m, n), output either
+    /// addend itself or apart from it: a Linear layer with the residual add fused, the sum formed in fp32 and rounded
+    /// once. In place it is cuBLAS's beta = 1. Apart, cuBLASLt writes output without reading it (C and D apart),
+    /// where an unfused add would write the product and then read it and the addend back; if cuBLASLt refuses the
+    /// shape, the addend is copied to output and added in place instead (<see cref="SeparateAddendFallback"/>
+    /// says why), with the same result. On the emulator: that copy, then its GEMM with beta = 1.
+    /// </summary>
+    public void LinearAdd<TIn, TOut>(DeviceView<TIn> x, DeviceView<TIn> weight, DeviceView<TOut> addend, DeviceView<TOut> output,
+        int m, int k, int n, DeviceStream stream)
+        where TIn : unmanaged
+        where TOut : unmanaged
+    {
+        BlasTypes.RequireLength(addend, (long)m * n, "addend");
+        if (addend.Pointer != output.Pointer)
+        {
+            if (cuda is not null && SeparateAddendFallback is null && TryLinearAddApart(x, weight, addend, output, m, k, n, stream))
+            {
+                return;
+            }
+            BlasTypes.RequireLength(output, (long)m * n, "output");
+            ((IDeviceRuntime?)cuda ?? emulator!).CopyDeviceToDevice(output.Pointer, addend.Pointer, addend.SizeInBytes, stream);
+        }
+        Linear(x, weight, output, m, k, n, stream, beta: 1);
+    }
+
+    /// <summary>Why <see cref="LinearAdd"/> copies its addend instead of using cuBLASLt's separate C, or null.</summary>
+    public string? SeparateAddendFallback { get; private set; }
+
+    /// <summary>
     /// dX = alpha * dOut weight + beta * dX, row-major: dOut (m, n), weight (n, k), dX (m, k) — the input gradient
     /// of <see cref="Linear{TIn, TOut}"/>.
     /// </summary>
@@ -124,6 +154,7 @@ public sealed unsafe class Blas : IDisposable
     /// <summary>Destroys the handle and frees the workspace.</summary>
     public void Dispose()
     {
+        lt?.Dispose();
         handle?.Dispose();
         workspace?.Dispose();
     }
@@ -141,6 +172,25 @@ public sealed unsafe class Blas : IDisposable
         Check(cublasGemmStridedBatchedEx(handle!.DangerousGetHandle(), op(g.TransposeA), op(g.TransposeB), g.M, g.N, g.K, &alpha,
             g.A.Address, g.AType, g.Lda, g.StrideA, g.B.Address, g.BType, g.Ldb, g.StrideB, &beta,
             g.C.Address, g.CType, g.Ldc, g.StrideC, g.Batch, Interop.CublasComputeType.Compute32F, Interop.CublasGemmAlgorithm.Default));
+    }
+
+    private bool TryLinearAddApart<TIn, TOut>(DeviceView<TIn> x, DeviceView<TIn> weight, DeviceView<TOut> addend,
+        DeviceView<TOut> output, int m, int k, int n, DeviceStream stream)
+        where TIn : unmanaged
+        where TOut : unmanaged
+    {
+        try
+        {
+            lt ??= new BlasLt(cuda!);
+            lt.LinearAdd(x, weight, addend, output, m, k, n, stream);
+            return true;
+        }
+        catch (Exception e) when (e is CudaLibraryNotFoundException || e is CudaException { Library: CudaLibrary.CublasLt })
+        {
+            // Refused before anything was queued (no library, or no algorithm for the shape): fall back for good.
+            SeparateAddendFallback = e.Message;
+            return false;
+        }
     }
 
     private void Bind(DeviceStream stream)

@@ -59,6 +59,38 @@ public sealed unsafe class BlasLt : IDisposable
     public void Linear<TIn, TOut>(DeviceView<TIn> x, DeviceView<TIn> weight, DeviceView<TOut> bias, DeviceView<TOut> output,
         int m, int k, int n, MatmulEpilogue epilogue, DeviceStream stream)
         where TIn : unmanaged
+        where TOut : unmanaged =>
+        Run(x, weight, bias, default, output, m, k, n, epilogue, stream);
+
+    /// <summary>
+    /// output = addend + x weight^T, row-major: x (m, k), weight (n, k), addend and output (m, n), output written
+    /// without reading it (cuBLASLt's C and D apart, beta = 1): a Linear layer with the residual add in its
+    /// epilogue. The sum is formed in fp32 and rounded to the output's type once.
+    /// </summary>
+    public void LinearAdd<TIn, TOut>(DeviceView<TIn> x, DeviceView<TIn> weight, DeviceView<TOut> addend, DeviceView<TOut> output,
+        int m, int k, int n, DeviceStream stream)
+        where TIn : unmanaged
+        where TOut : unmanaged
+    {
+        BlasTypes.RequireLength(addend, (long)m * n, "addend");
+        Run(x, weight, default, addend, output, m, k, n, MatmulEpilogue.None, stream);
+    }
+
+    /// <summary>Destroys the descriptors and the handle, and frees the workspace.</summary>
+    public void Dispose()
+    {
+        foreach (var plan in plans.Values)
+        {
+            plan.Dispose();
+        }
+        plans.Clear();
+        handle.Dispose();
+        workspace.Dispose();
+    }
+
+    private void Run<TIn, TOut>(DeviceView<TIn> x, DeviceView<TIn> weight, DeviceView<TOut> bias, DeviceView<TOut> addend,
+        DeviceView<TOut> output, int m, int k, int n, MatmulEpilogue epilogue, DeviceStream stream)
+        where TIn : unmanaged
         where TOut : unmanaged
     {
         Blas.RequireShape(m, k, n);
@@ -82,24 +114,13 @@ public sealed unsafe class BlasLt : IDisposable
             ulong biasPointer = bias.Pointer.Address;
             Check(cublasLtMatmulDescSetAttribute(plan.Desc.Native, Interop.LtMatmulDescAttribute.BiasPointer, &biasPointer, sizeof(ulong)));
         }
-        float alpha = 1, beta = 0;
+        float alpha = 1, beta = addend.IsEmpty ? 0 : 1;
+        ulong c = addend.IsEmpty ? output.Pointer.Address : addend.Pointer.Address;
         var algorithm = plan.Algorithm;
         Check(cublasLtMatmul(handle.DangerousGetHandle(), plan.Desc.Native, &alpha,
             weight.Pointer.Address, plan.A.Native, x.Pointer.Address, plan.B.Native, &beta,
-            output.Pointer.Address, plan.D.Native, output.Pointer.Address, plan.D.Native,
+            c, plan.D.Native, output.Pointer.Address, plan.D.Native,
             &algorithm, workspace.Pointer.Address, (nuint)workspace.SizeInBytes, native));
-    }
-
-    /// <summary>Destroys the descriptors and the handle, and frees the workspace.</summary>
-    public void Dispose()
-    {
-        foreach (var plan in plans.Values)
-        {
-            plan.Dispose();
-        }
-        plans.Clear();
-        handle.Dispose();
-        workspace.Dispose();
     }
 
     private Plan GetPlan(PlanKey key, DevicePointer bias)

@@ -82,6 +82,25 @@ public interface IBackend : IDisposable
     void MatMul(Tensor x, Tensor weight, Tensor output);
 
     /// <summary>
+    /// output = residual + x weight^T: a Linear layer and the residual add after it, output either the residual
+    /// itself (in place) or a tensor apart from it. A GPU backend adds in the GEMM's epilogue; this default is the
+    /// two ops.
+    /// </summary>
+    void MatMulAdd(Tensor x, Tensor weight, Tensor residual, Tensor output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (ReferenceEquals(residual, output))
+        {
+            using var product = Zeros(output.Shape.ToArray());
+            MatMul(x, weight, product);
+            Add(residual, product, output);
+            return;
+        }
+        MatMul(x, weight, output);
+        Add(residual, output, output);
+    }
+
+    /// <summary>
     /// Rotates each head of x in place by its row's position, HF <c>rotate_half</c> layout:
     /// (a, b) = (x[i], x[i + hs/2]) becomes (a cos - b sin, b cos + a sin) with angle positions[row] * invFreq[i].
     /// x (N, heads * hs); cos, sin (maxPositions, hs/2) tables; positions (N).

@@ -40,8 +40,8 @@ internal interface IForwardOps
     /// <summary>(x + branch, rmsnorm(x + branch) * weight): a residual add fused with the norm after it; may overwrite x.</summary>
     (Tensor Sum, Tensor Norm) ResidualRmsNorm(Tensor x, Tensor branch, Tensor weight, float eps, Slot slot);
 
-    /// <summary>x + branch (the residual add); may overwrite x.</summary>
-    Tensor Residual(Tensor x, Tensor branch);
+    /// <summary>x + input weight^T: a Linear layer and the residual add after it, in one op; may overwrite x.</summary>
+    Tensor ResidualLinear(Tensor x, Tensor input, Tensor weight);
 
     /// <summary>
     /// The forward pass will not read <paramref name="t"/> again: a recorder frees it unless a backward needs its

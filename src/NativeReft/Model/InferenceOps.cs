@@ -60,9 +60,9 @@ internal sealed class InferenceOps(IBackend backend, LlamaConfig config) : IForw
         return (x, y);
     }
 
-    public Tensor Residual(Tensor x, Tensor branch)
+    public Tensor ResidualLinear(Tensor x, Tensor input, Tensor weight)
     {
-        backend.Add(x, branch, x);
+        backend.MatMulAdd(input, weight, x, x);
         return x;
     }
 

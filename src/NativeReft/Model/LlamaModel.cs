@@ -239,10 +239,8 @@ public sealed class LlamaModel : IDisposable
             var up = ops.MatMul(norm, w.WUp, Slot.Up);
             ops.Done(norm);
             var hidden = ops.SwiGlu(gate, up);
-            var down = ops.MatMul(hidden, w.WDown, Slot.Projected);
+            x = ops.ResidualLinear(x, hidden, w.WDown); // the down projection adds into the residual stream
             ops.Done(hidden);
-            x = ops.Residual(x, down);
-            ops.Done(down);
 
             if (plan?.At(l) is { Count: > 0 } edits)
             {

@@ -193,6 +193,24 @@ public sealed class Tape : IForwardOps, IDisposable
     }
 
     /// <inheritdoc />
+    public Tensor ResidualLinear(Tensor x, Tensor input, Tensor weight)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(weight);
+        var o = New(x.Shape.ToArray());
+        backend.MatMulAdd(input, weight, x, o); // out of place: the tape keeps x
+        RecordIfTracked(o, [x, input], [], dO =>
+        {
+            AccumulateIfTracked(x, dO);
+            if (Tracks(input))
+            {
+                AccumulateFrom(input, (dInput, add) => backend.MatMulInputGrad(dO, weight, dInput, add));
+            }
+        });
+        return o;
+    }
+
+    /// <summary>x + branch (a residual add).</summary>
     public Tensor Residual(Tensor x, Tensor branch)
     {
         ArgumentNullException.ThrowIfNull(x);

@@ -72,6 +72,12 @@ public sealed class ElementwiseKernelEmulatorTests : Cuda.ElementwiseKernelSuite
     protected override IDeviceRuntime Device => Emulated.Runtime;
 }
 
+/// <summary>Blas.LinearAdd on the emulator's GEMM: the same suite the GPU runs.</summary>
+public sealed class LinearAddEmulatorTests : Cuda.LinearAddSuite
+{
+    protected override IDeviceRuntime Device => Emulated.Runtime;
+}
+
 /// <summary>kernels/rmsnorm.cu on the emulator: the same suite the GPU runs.</summary>
 public sealed class RmsNormKernelEmulatorTests : Cuda.RmsNormKernelSuite
 {

@@ -53,8 +53,7 @@ public sealed class TapeTests
             var e = tape.MatMul(f, w1);
             var s = tape.Residual(f, e);           // e's GEMM reads the gradient it adds into f's: a new one
             var m1 = tape.MatMul(s, w1);
-            var m2 = tape.MatMul(s, w2);           // the second GEMM adds into the gradient the first wrote
-            var r = tape.Residual(m1, m2);
+            var r = tape.ResidualLinear(m1, s, w2); // m1's GEMM then adds into the gradient this one wrote
             var rn = tape.RmsNorm(r, norm, 1e-5f);
             var h2 = tape.Intervene(r, At(2, 3));  // the norm's backward reads r: edited in a copy
             var g = tape.Gather(tape.Residual(h2, rn), gathered);

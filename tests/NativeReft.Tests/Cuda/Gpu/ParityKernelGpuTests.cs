@@ -2,6 +2,13 @@ using NativeReft.Cuda;
 
 namespace NativeReft.Tests.Cuda.Gpu;
 
+/// <summary>Blas.LinearAdd on cuBLAS and cuBLASLt: the suite the emulator runs.</summary>
+[Category("Gpu")]
+public sealed class LinearAddGpuTests : LinearAddSuite
+{
+    protected override IDeviceRuntime Device => Gpu.Runtime;
+}
+
 /// <summary>kernels/rmsnorm.cu on the GPU: the suite the emulator runs.</summary>
 [Category("Gpu")]
 public sealed class RmsNormKernelGpuTests : RmsNormKernelSuite

@@ -8,7 +8,7 @@ namespace NativeReft.Bench.Gpu;
 /// The projections' bf16 GEMMs (fp32 accumulation) at the shape's sizes: the attention output projection
 /// (dim x dim), the FFN's up projection (hidden x dim) and its input gradient, and the down projection (dim x
 /// hidden) alone and with the residual add in its epilogue (Blas.LinearAdd: cuBLASLt, C and D apart), which
-/// replaces the down projection plus Perf_Rows' residual add. FLOPs 2 M N K.
+/// replaces the down projection plus Perf_RmsNorm's ResidualAdd. FLOPs 2 M N K.
 /// </summary>
 public class Perf_Linear : KernelBench
 {

@@ -105,6 +105,22 @@ public sealed partial class CudaBackend : IBackend
     public Tensor ZerosFp32(params int[] shape) => Allocate(DType.F32, shape, zero: true);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// On the emulator the tensor is filled with NaN (all bits set), so an op that reads an element before writing
+    /// it puts NaN into every result that depends on it and fails the parity tests (compute-sanitizer's initcheck,
+    /// for the CPU).
+    /// </remarks>
+    public Tensor Empty(params int[] shape)
+    {
+        var t = Allocate(DType.BF16, shape, zero: false);
+        if (Runtime is EmulatorRuntime)
+        {
+            Runtime.Fill8(t.Bytes.Pointer, 0xFF, t.Bytes.Length, Stream);
+        }
+        return t;
+    }
+
+    /// <inheritdoc />
     public Tensor Upload(ReadOnlySpan<float> data, params int[] shape)
     {
         var t = Allocate(DType.BF16, shape, zero: false);

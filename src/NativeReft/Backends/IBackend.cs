@@ -25,6 +25,12 @@ public interface IBackend : IDisposable
     /// <summary>A zero-filled tensor.</summary>
     Tensor Zeros(params int[] shape);
 
+    /// <summary>
+    /// A tensor whose contents are undefined until written: for the output of an op that writes every element, where
+    /// a GPU backend would otherwise spend a full write pass on zeros. This default is <see cref="Zeros"/>.
+    /// </summary>
+    Tensor Empty(params int[] shape) => Zeros(shape);
+
     /// <summary>A tensor holding <paramref name="data"/> (converted to the backend's type).</summary>
     Tensor Upload(ReadOnlySpan<float> data, params int[] shape);
 
@@ -170,7 +176,8 @@ public interface IBackend : IDisposable
     /// <summary>
     /// Cross-entropy of each row of <paramref name="logits"/> (N, V) against targets[i] (a negative target is
     /// ignored), fused with its backward: dLogits = gradScale * (softmax(logits) - onehot(target)), zero on
-    /// ignored rows. Returns the sum of the losses of the rows not ignored.
+    /// ignored rows. Returns the sum of the losses of the rows not ignored. dLogits may be logits (the gradient
+    /// overwrites the logits it came from).
     /// </summary>
     double CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, Tensor dLogits, double gradScale);
 

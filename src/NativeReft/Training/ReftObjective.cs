@@ -20,7 +20,7 @@ public static class ReftObjective
         DropoutMasks? dropout = null)
     {
         double loss = 0;
-        ForwardBackward(model, set, batch, dropout, (logits, dLogits) => loss = model.Backend.CrossEntropy(logits, batch.Targets, dLogits, gradScale));
+        ForwardBackward(model, set, batch, dropout, logits => loss = model.Backend.CrossEntropy(logits, batch.Targets, logits, gradScale));
         return loss;
     }
 
@@ -33,7 +33,7 @@ public static class ReftObjective
         DropoutMasks? dropout, StepScalars step)
     {
         ArgumentNullException.ThrowIfNull(step);
-        ForwardBackward(model, set, batch, dropout, (logits, dLogits) => model.Backend.CrossEntropy(logits, batch.Targets, dLogits, gradScale, step));
+        ForwardBackward(model, set, batch, dropout, logits => model.Backend.CrossEntropy(logits, batch.Targets, logits, gradScale, step));
     }
 
     /// <summary>The summed loss of a batch without gradients (evaluation).</summary>
@@ -46,11 +46,11 @@ public static class ReftObjective
         var plan = set is null ? new InterventionPlan() : Plan(set, batch, null, tape);
         var hidden = model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
         var logits = tape.MatMul(tape.Gather(hidden, batch.LabelledRows), model.Classifier);
-        return backend.CrossEntropy(logits, batch.Targets, tape.New(logits.Rows, logits.Columns), 0);
+        return backend.CrossEntropy(logits, batch.Targets, logits, 0); // in place: the logits are not read again
     }
 
     private static void ForwardBackward(LlamaModel model, InterventionSet set, ReftBatch batch, DropoutMasks? dropout,
-        Action<Tensor, Tensor> lossAndGradient)
+        Action<Tensor> lossAndGradient)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
@@ -58,9 +58,8 @@ public static class ReftObjective
         var plan = Plan(set, batch, dropout, tape);
         var hidden = model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
         var logits = tape.MatMul(tape.Gather(hidden, batch.LabelledRows), model.Classifier);
-        var dLogits = tape.New(logits.Rows, logits.Columns);
-        lossAndGradient(logits, dLogits);
-        tape.Seed(logits, dLogits);
+        lossAndGradient(logits); // dLogits overwrite the logits in place (an (N, V) buffer and its fill saved)
+        tape.Seed(logits, logits);
         tape.Backward();
     }
 

@@ -50,6 +50,14 @@ public sealed class Tape : IForwardOps, IDisposable
         return t;
     }
 
+    // A tensor owned by the tape for an op to write in full: no zero fill (IBackend.Empty).
+    private Tensor Output(params int[] shape)
+    {
+        var t = backend.Empty(shape);
+        owned.Add(t);
+        return t;
+    }
+
     /// <summary>Hands <paramref name="t"/> to the tape, which releases it with its own tensors.</summary>
     public Tensor Own(Tensor t)
     {
@@ -80,7 +88,7 @@ public sealed class Tape : IForwardOps, IDisposable
     }
 
     /// <inheritdoc />
-    Tensor IForwardOps.Input(int rows, int dim) => New(rows, dim);
+    Tensor IForwardOps.Input(int rows, int dim) => Output(rows, dim);
 
     /// <inheritdoc />
     Tensor IForwardOps.RmsNorm(Tensor x, Tensor weight, float eps, Slot slot) => RmsNorm(x, weight, eps);
@@ -88,7 +96,7 @@ public sealed class Tape : IForwardOps, IDisposable
     /// <summary>rmsnorm(x) * weight.</summary>
     public Tensor RmsNorm(Tensor x, Tensor weight, float eps)
     {
-        var y = New(x.Shape.ToArray());
+        var y = Output(x.Shape.ToArray());
         backend.RmsNorm(x, weight, eps, y);
         RecordRmsNorm(x, weight, eps, y);
         return y;
@@ -98,8 +106,8 @@ public sealed class Tape : IForwardOps, IDisposable
     (Tensor Sum, Tensor Norm) IForwardOps.ResidualRmsNorm(Tensor x, Tensor branch, Tensor weight, float eps, Slot slot)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var sum = New(x.Shape.ToArray());
-        var norm = New(x.Shape.ToArray());
+        var sum = Output(x.Shape.ToArray());
+        var norm = Output(x.Shape.ToArray());
         backend.AddRmsNorm(x, branch, weight, eps, sum, norm); // one pass; the backward is the two ops' backwards
         RecordResidual(x, branch, sum);
         RecordRmsNorm(sum, weight, eps, norm);
@@ -114,7 +122,7 @@ public sealed class Tape : IForwardOps, IDisposable
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
-        var y = New(x.Rows, weight.Rows);
+        var y = Output(x.Rows, weight.Rows);
         backend.MatMul(x, weight, y);
         RecordIfTracked(y, [x], [], dy => AccumulateFrom(x, (dx, add) => backend.MatMulInputGrad(dy, weight, dx, add)));
         return y;
@@ -135,7 +143,7 @@ public sealed class Tape : IForwardOps, IDisposable
                 {
                     if (Holders(dx) > 0)
                     {
-                        var copy = New(dx.Shape.ToArray());
+                        var copy = Output(dx.Shape.ToArray());
                         backend.Copy(dx, copy);
                         dx = copy;
                     }
@@ -150,7 +158,7 @@ public sealed class Tape : IForwardOps, IDisposable
     public Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionShape shape, bool[]? keyMask)
     {
         ArgumentNullException.ThrowIfNull(q);
-        var o = New(q.Shape.ToArray());
+        var o = Output(q.Shape.ToArray());
         // What the backend's backward can reuse (a GPU's softmax statistics; then the output is kept too).
         Tensor? saved = null;
         if (Tracks(q) || Tracks(k) || Tracks(v))
@@ -167,7 +175,7 @@ public sealed class Tape : IForwardOps, IDisposable
         }
         RecordIfTracked(o, [q, k, v], saved is null ? [q, k, v] : [q, k, v, o], dO =>
         {
-            var (dq, dk, dv) = (New(q.Shape.ToArray()), New(k.Shape.ToArray()), New(v.Shape.ToArray()));
+            var (dq, dk, dv) = (Output(q.Shape.ToArray()), Output(k.Shape.ToArray()), Output(v.Shape.ToArray()));
             backend.AttentionBackward(q, k, v, o, saved, dO, dq, dk, dv, shape, keyMask);
             AccumulateIfTracked(q, dq);
             AccumulateIfTracked(k, dk);
@@ -180,11 +188,11 @@ public sealed class Tape : IForwardOps, IDisposable
     public Tensor SwiGlu(Tensor gate, Tensor up)
     {
         ArgumentNullException.ThrowIfNull(gate);
-        var o = New(gate.Shape.ToArray());
+        var o = Output(gate.Shape.ToArray());
         backend.SwiGlu(gate, up, o);
         RecordIfTracked(o, [gate, up], [gate, up], dO =>
         {
-            var (dGate, dUp) = (New(gate.Shape.ToArray()), New(up.Shape.ToArray()));
+            var (dGate, dUp) = (Output(gate.Shape.ToArray()), Output(up.Shape.ToArray()));
             backend.SwiGluBackward(gate, up, dO, dGate, dUp);
             AccumulateIfTracked(gate, dGate);
             AccumulateIfTracked(up, dUp);
@@ -197,7 +205,7 @@ public sealed class Tape : IForwardOps, IDisposable
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
-        var o = New(x.Shape.ToArray());
+        var o = Output(x.Shape.ToArray());
         backend.MatMulAdd(input, weight, x, o); // out of place: the tape keeps x
         RecordIfTracked(o, [x, input], [], dO =>
         {
@@ -214,7 +222,7 @@ public sealed class Tape : IForwardOps, IDisposable
     public Tensor Residual(Tensor x, Tensor branch)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var o = New(x.Shape.ToArray());
+        var o = Output(x.Shape.ToArray());
         backend.Add(x, branch, o);
         RecordResidual(x, branch, o);
         return o;
@@ -236,9 +244,9 @@ public sealed class Tape : IForwardOps, IDisposable
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(rows);
-        var y = New(rows.Length, x.Columns);
+        var y = Output(rows.Length, x.Columns);
         backend.GatherRows(x, rows, y);
-        RecordIfTracked(y, [x], [], dy => AccumulateFrom(x, (dx, _) => backend.ScatterAddRows(dy, rows, dx))); // += either way
+        RecordIfTracked(y, [x], [], dy => AccumulateFrom(x, (dx, _) => backend.ScatterAddRows(dy, rows, dx), zeroed: true)); // += either way
         return y;
     }
 
@@ -263,19 +271,19 @@ public sealed class Tape : IForwardOps, IDisposable
         var output = x;
         if (readByBackward.Contains(x))
         {
-            output = New(x.Shape.ToArray());
+            output = Output(x.Shape.ToArray());
             backend.Copy(x, output);
         }
         var inputs = interventions.Select(applied =>
         {
-            var h = New(applied.Rows.Length, x.Columns);
+            var h = Output(applied.Rows.Length, x.Columns);
             backend.GatherRows(x, applied.Rows, h); // every row read before any is overwritten
             return h;
         }).ToArray();
         for (int i = 0; i < interventions.Count; i++)
         {
             var applied = interventions[i];
-            var edited = New(inputs[i].Shape.ToArray());
+            var edited = Output(inputs[i].Shape.ToArray());
             backend.Intervene(inputs[i], applied.Intervention.Parameters, edited, applied.DropoutScale);
             backend.ScatterRows(edited, applied.Rows, output);
             Release(edited);
@@ -293,7 +301,7 @@ public sealed class Tape : IForwardOps, IDisposable
             var dEdited = new Tensor[interventions.Count];
             for (int i = 0; i < interventions.Count; i++)
             {
-                dEdited[i] = New(inputs[i].Shape.ToArray());
+                dEdited[i] = Output(inputs[i].Shape.ToArray());
                 backend.GatherRows(dOut, interventions[i].Rows, dEdited[i]);
             }
             Tensor? dx = null;
@@ -302,14 +310,14 @@ public sealed class Tape : IForwardOps, IDisposable
                 dx = dOut;
                 if (Holders(dOut) > 0)
                 {
-                    dx = New(x.Shape.ToArray());
+                    dx = Output(x.Shape.ToArray());
                     backend.Copy(dOut, dx);
                 }
             }
             for (int i = 0; i < interventions.Count; i++)
             {
                 var applied = interventions[i];
-                var dh = New(inputs[i].Shape.ToArray());
+                var dh = Output(inputs[i].Shape.ToArray());
                 backend.InterveneBackward(inputs[i], applied.Intervention.Parameters, dEdited[i], applied.DropoutScale, dh, applied.Intervention.Gradients);
                 if (dx is not null)
                 {
@@ -418,7 +426,7 @@ public sealed class Tape : IForwardOps, IDisposable
             gradients[t] = gradient;
             return;
         }
-        var sum = Writable(existing, 1) ? existing : Writable(gradient, 0) ? gradient : New(existing.Shape.ToArray());
+        var sum = Writable(existing, 1) ? existing : Writable(gradient, 0) ? gradient : Output(existing.Shape.ToArray());
         backend.Add(existing, gradient, sum);
         gradients[t] = sum;
         ReleaseIfUnused(existing);
@@ -426,15 +434,15 @@ public sealed class Tape : IForwardOps, IDisposable
     }
 
     // t's gradient += what `write` computes: written straight into the gradient t holds when the tape may (write's
-    // flag true: add to it), else into a fresh tensor (flag false) that Accumulate adds.
-    private void AccumulateFrom(Tensor t, Action<Tensor, bool> write)
+    // flag true: add to it), else into a fresh tensor (flag false; zero-filled when `zeroed`) that Accumulate adds.
+    private void AccumulateFrom(Tensor t, Action<Tensor, bool> write, bool zeroed = false)
     {
         if (gradients.TryGetValue(t, out var existing) && Writable(existing, 1))
         {
             write(existing, true);
             return;
         }
-        var fresh = New(t.Shape.ToArray());
+        var fresh = zeroed ? New(t.Shape.ToArray()) : Output(t.Shape.ToArray());
         write(fresh, false);
         Accumulate(t, fresh);
     }

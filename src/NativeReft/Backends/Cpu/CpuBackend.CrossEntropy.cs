@@ -36,13 +36,14 @@ public sealed partial class CpuBackend<T>
                 // loss = logsumexp(z) - z[target]; d/dz = softmax(z) - onehot(target)
                 Span<T> row = z.Row(r);
                 T max = TensorPrimitives.Max<T>(row);
+                T targetLogit = row[target[r]]; // read before grad, which may be row itself, overwrites it
                 T sum = T.Zero;
                 for (int j = 0; j < vocab; j++)
                 {
                     grad[j] = T.Exp(row[j] - max);
                     sum += grad[j];
                 }
-                losses[r] = double.CreateTruncating(T.Log(sum) + max - row[target[r]]);
+                losses[r] = double.CreateTruncating(T.Log(sum) + max - targetLogit);
                 TensorPrimitives.Multiply<T>(grad, scale / sum, grad);
                 grad[target[r]] -= scale;
             }

@@ -172,6 +172,10 @@ internal static class BenchCommand
             if (gpu is not null)
             {
                 output.WriteLine(graphed ? "step replayed as one CUDA graph" : "step queued op by op (no graph)");
+                if (gpu.ResidualEpilogueFallback is { } reason)
+                {
+                    output.WriteLine($"the residual add runs outside the down projection's GEMM: {reason}");
+                }
                 PrintBreakdown(output, gpu, () => step.Run(LearningRate));
             }
             if (parse.GetValue(json))

@@ -65,6 +65,12 @@ public sealed partial class CudaBackend : IBackend
     public IDeviceRuntime Runtime { get; }
 
     /// <summary>
+    /// Why the residual add runs outside the down projection's GEMM (cuBLASLt refused a separate addend, so it is
+    /// copied and added in place), or null when the epilogue does it (and on the emulator, whose GEMM always copies).
+    /// </summary>
+    public string? ResidualEpilogueFallback => blas.SeparateAddendFallback;
+
+    /// <summary>
     /// Which attention kernels run: <see cref="AttentionPath.Auto"/> (default) takes the tensor-core kernels where
     /// they apply (sm_80+, head size 64 or 128, prefill and training) and the direct ones elsewhere.
     /// </summary>

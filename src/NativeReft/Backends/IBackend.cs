@@ -97,7 +97,7 @@ public interface IBackend : IDisposable
         ArgumentNullException.ThrowIfNull(output);
         if (ReferenceEquals(residual, output))
         {
-            using var product = Zeros(output.Shape.ToArray());
+            using var product = Empty(output.Shape.ToArray());
             MatMul(x, weight, product);
             Add(residual, product, output);
             return;

@@ -124,7 +124,7 @@ public sealed class Tape : IForwardOps, IDisposable
         ArgumentNullException.ThrowIfNull(weight);
         var y = Output(x.Rows, weight.Rows);
         backend.MatMul(x, weight, y);
-        RecordIfTracked(y, [x], [], dy => AccumulateFrom(x, (dx, add) => backend.MatMulInputGrad(dy, weight, dx, add)));
+        RecordIfTracked(y, [x], [], dy => MatMulBackward(dy, weight, x));
         return y;
     }
 
@@ -141,12 +141,7 @@ public sealed class Tape : IForwardOps, IDisposable
             {
                 if (gradients.Remove(x, out var dx))
                 {
-                    if (Holders(dx) > 0)
-                    {
-                        var copy = Output(dx.Shape.ToArray());
-                        backend.Copy(dx, copy);
-                        dx = copy;
-                    }
+                    dx = ForWriting(dx);
                     backend.Rope(dx, cos, sin, positions, heads, inverse: true);
                     gradients[x] = dx;
                 }
@@ -212,7 +207,7 @@ public sealed class Tape : IForwardOps, IDisposable
             AccumulateIfTracked(x, dO);
             if (Tracks(input))
             {
-                AccumulateFrom(input, (dInput, add) => backend.MatMulInputGrad(dO, weight, dInput, add));
+                MatMulBackward(dO, weight, input);
             }
         });
         return o;
@@ -227,6 +222,10 @@ public sealed class Tape : IForwardOps, IDisposable
         RecordResidual(x, branch, o);
         return o;
     }
+
+    // x's gradient += dy weight (a Linear layer's input gradient), added in the GEMM where the tape may.
+    private void MatMulBackward(Tensor dy, Tensor weight, Tensor x) =>
+        AccumulateFrom(x, (dx, add) => backend.MatMulInputGrad(dy, weight, dx, add));
 
     private void RecordRmsNorm(Tensor x, Tensor weight, float eps, Tensor y) =>
         RecordIfTracked(y, [x], [x], dy => AccumulateFrom(x, (dx, add) => backend.RmsNormBackward(x, weight, eps, dy, dx, add)));
@@ -304,16 +303,7 @@ public sealed class Tape : IForwardOps, IDisposable
                 dEdited[i] = Output(inputs[i].Shape.ToArray());
                 backend.GatherRows(dOut, interventions[i].Rows, dEdited[i]);
             }
-            Tensor? dx = null;
-            if (inputTracked)
-            {
-                dx = dOut;
-                if (Holders(dOut) > 0)
-                {
-                    dx = Output(x.Shape.ToArray());
-                    backend.Copy(dOut, dx);
-                }
-            }
+            var dx = inputTracked ? ForWriting(dOut) : null;
             for (int i = 0; i < interventions.Count; i++)
             {
                 var applied = interventions[i];
@@ -353,7 +343,7 @@ public sealed class Tape : IForwardOps, IDisposable
     // to the backend's memory now.
     private void ReleaseIfUnused(Tensor gradient)
     {
-        if (Holders(gradient) == 0 && !ReferenceEquals(gradient, reading))
+        if (Writable(gradient, 0)) // no slot holds it and no backward reads it
         {
             Release(gradient);
         }
@@ -371,6 +361,19 @@ public sealed class Tape : IForwardOps, IDisposable
             }
         }
         return count;
+    }
+
+    // A gradient taken out of its slot that a step is about to write in place: itself, unless another slot holds it
+    // (then a copy).
+    private Tensor ForWriting(Tensor gradient)
+    {
+        if (Writable(gradient, 0))
+        {
+            return gradient;
+        }
+        var copy = Output(gradient.Shape.ToArray());
+        backend.Copy(gradient, copy);
+        return copy;
     }
 
     // Whether the tape may write into this gradient: held by `slots` slots at most and not being read.

@@ -30,7 +30,8 @@ summary() { # what has run so far (rewritten after each phase: a call cut off by
   echo "train + peers: exit $train_rc${train_s:+ in ${train_s} s} (train-peers.log, peers.jsonl)"
   native="$logs/peer-nativereft-$shape-seq$seq-b$batch.log" # bench/peers/run.sh's log of nativereft bench train
   grep -E '^(step |MFU|peak |the residual add runs outside)' "$native" 2>/dev/null | head -n 4
-  sed -n '/^device time by op/,$p' "$native" 2>/dev/null | grep -v '^{' | head -n 12
+  sed -n '/^device time by op/,$p' "$native" 2>/dev/null | grep -v '^{' | head -n 14
+  grep -E '^  compute-bound ops' "$native" 2>/dev/null | head -n 1 # the breakdown's last line: rates against the copy
   sed -n '/^== peers:/,$p' "$logs/train-peers.log" 2>/dev/null
   echo "direct attention: exit $direct_rc${direct_s:+ in ${direct_s} s} (train-direct-attention.log)"
   grep -E '^(step |MFU)' "$logs/train-direct-attention.log" 2>/dev/null | head -n 2

@@ -70,9 +70,9 @@ public abstract class KernelBench
     /// <summary>Releases the kernels.</summary>
     protected abstract void CleanUp();
 
-    /// <summary>Records what benchmark <paramref name="method"/> must move and compute, per launch.</summary>
-    protected void Work(string method, double bytes, double flops = 0) =>
-        KernelWork.Record(GetType().Name, method, Shape, bytes, flops);
+    /// <summary>Records what benchmark <paramref name="method"/> must move and compute, per launch (the engine's formulas).</summary>
+    protected void Work(string method, OpWork work) =>
+        KernelWork.Record(GetType().Name, method, Shape, work.Bytes, work.Flops);
 
     /// <summary>Waits for the launches of one invocation.</summary>
     protected void Wait() => Stream.Synchronize();

@@ -88,7 +88,5 @@ public class Perf_Linear : KernelBench
         Wait();
     }
 
-    // (m, k) by (k, n): 2 m n k FLOPs; bf16 operands read once, the output written once (and an addend read).
-    private void Record(string method, long m, long k, long n, bool addend = false) =>
-        Work(method, 2.0 * (m * k + k * n + m * n * (addend ? 2 : 1)), 2.0 * m * n * k);
+    private void Record(string method, long m, long k, long n, bool addend = false) => Work(method, OpWork.Linear(m, k, n, addend));
 }

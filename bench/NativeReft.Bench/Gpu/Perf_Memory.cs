@@ -17,7 +17,7 @@ public class Perf_DeviceCopy : KernelBench
         source = Own(Device.Allocate<byte>(Bytes));
         destination = Own(Device.Allocate<byte>(Bytes));
         source.Clear(Stream);
-        Work(nameof(Copy), 2.0 * Bytes); // read once, written once
+        Work(nameof(Copy), OpWork.Elementwise(Bytes, 1, reads: 1)); // read once, written once
     }
 
     protected override void CleanUp()
@@ -51,7 +51,7 @@ public class Perf_Embedding : KernelBench
         var rng = new Random(1);
         tokens = Own(Device.Upload<int>(Enumerable.Range(0, Tokens).Select(_ => rng.Next(c.VocabSize)).ToArray()));
         output = Own(Device.Allocate<BFloat16>((long)Tokens * c.Dim));
-        Work(nameof(Gather), 2.0 * 2 * Tokens * c.Dim + 4.0 * Tokens);
+        Work(nameof(Gather), OpWork.Rows(Tokens, c.Dim));
     }
 
     protected override void CleanUp() => kernels.Dispose();

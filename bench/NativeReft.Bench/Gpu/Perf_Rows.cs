@@ -24,10 +24,10 @@ public class Perf_RmsNorm : KernelBench
         (x, branch, weight, dOut) = (RandomBFloat16(n), RandomBFloat16(n, 0.1f), RandomBFloat16(c.Dim), RandomBFloat16(n));
         output = Own(Device.Allocate<BFloat16>(n));
         rstd = Own(Device.Allocate<float>(Tokens));
-        Work(nameof(Forward), 2.0 * (2 * n + c.Dim) + 4.0 * Tokens);
-        Work(nameof(ResidualForward), 2.0 * (4 * n + c.Dim) + 4.0 * Tokens);
-        Work(nameof(Backward), 2.0 * (3 * n + c.Dim) + 4.0 * Tokens);
-        Work(nameof(ResidualAdd), 2.0 * 3 * n);
+        Work(nameof(Forward), OpWork.RmsNorm(Tokens, c.Dim, savesRstd: true));
+        Work(nameof(ResidualForward), OpWork.AddRmsNorm(Tokens, c.Dim, savesRstd: true));
+        Work(nameof(Backward), OpWork.RmsNormBackward(Tokens, c.Dim, readsRstd: true));
+        Work(nameof(ResidualAdd), OpWork.Elementwise(n, 2, reads: 2));
     }
 
     protected override void CleanUp()
@@ -89,8 +89,8 @@ public class Perf_SwiGlu : KernelBench
         kernels = new SwiGluKernels(Device);
         (gate, up, dOut) = (RandomBFloat16(n, 3f), RandomBFloat16(n), RandomBFloat16(n));
         (output, dGate, dUp) = (Own(Device.Allocate<BFloat16>(n)), Own(Device.Allocate<BFloat16>(n)), Own(Device.Allocate<BFloat16>(n)));
-        Work(nameof(Forward), 2.0 * 3 * n);
-        Work(nameof(Backward), 2.0 * 5 * n);
+        Work(nameof(Forward), OpWork.SwiGlu(n));
+        Work(nameof(Backward), OpWork.SwiGluBackward(n));
     }
 
     protected override void CleanUp() => kernels.Dispose();
@@ -132,7 +132,7 @@ public class Perf_Rope : KernelBench
         int half = c.HeadSize / 2;
         (cos, sin) = (RandomFloat((long)c.MaxSeqLen * half), RandomFloat((long)c.MaxSeqLen * half));
         positions = Own(Device.Upload<int>(Enumerable.Range(0, Tokens).Select(t => t % Math.Min(512, c.MaxSeqLen)).ToArray()));
-        Work(nameof(Forward), 2.0 * 2 * Tokens * c.QDim + 4.0 * Tokens); // table reads hit the cache: rows share positions
+        Work(nameof(Forward), OpWork.Rope(Tokens, c.QDim)); // table reads hit the cache: rows share positions
     }
 
     protected override void CleanUp() => kernels.Dispose();

@@ -34,9 +34,8 @@ public class Perf_Attention : KernelBench
         (q, k, v, dOut) = (RandomBFloat16(qn), RandomBFloat16(kvn), RandomBFloat16(kvn), RandomBFloat16(qn));
         (output, dQ, dK, dV) = (Own(Device.Allocate<BFloat16>(qn)), Own(Device.Allocate<BFloat16>(qn)), Own(Device.Allocate<BFloat16>(kvn)), Own(Device.Allocate<BFloat16>(kvn)));
         scratch = Own(Device.Allocate<float>(AttentionKernels.BackwardScratchLength(shape)));
-        double forwardFlops = 4.0 * shape.Batch * c.Heads * c.HeadSize * length * (length + 1) / 2;
-        Work(nameof(Forward), 2.0 * (2 * qn + 2 * kvn), forwardFlops);
-        Work(nameof(Backward), 2.0 * (4 * qn + 4 * kvn), 2.5 * forwardFlops);
+        Work(nameof(Forward), OpWork.Attention(shape));
+        Work(nameof(Backward), OpWork.AttentionBackward(shape));
     }
 
     protected override void CleanUp() => kernels.Dispose();
@@ -89,9 +88,9 @@ public class Perf_Intervention : KernelBench
         parameters = new InterventionParameters(RandomFloat((long)Rank * d, 0.05f), RandomFloat((long)Rank * d, 0.05f), RandomFloat(Rank), Rank, true, Activation.Linear);
         gradients = new InterventionParameters(RandomFloat((long)Rank * d), RandomFloat((long)Rank * d), RandomFloat(Rank), Rank, true, Activation.Linear);
         scratch = Own(Device.Allocate<float>(InterventionKernels.BackwardScratchLength(count, Rank)));
-        double rowBytes = 2.0 * count * d, parameterBytes = 4.0 * (2 * Rank * d + Rank);
-        Work(nameof(Forward), 3 * rowBytes + parameterBytes);             // read h, write out and the saved rows
-        Work(nameof(Backward), 3 * rowBytes + 3 * parameterBytes);        // read h, dOut, write dH; params read, grads read and written
+        long parameterCount = 2L * Rank * d + Rank;
+        Work(nameof(Forward), OpWork.Intervention(count, d, parameterCount, backward: false, savesInput: true));
+        Work(nameof(Backward), OpWork.Intervention(count, d, parameterCount, backward: true));
     }
 
     protected override void CleanUp() => kernels.Dispose();
@@ -136,7 +135,7 @@ public class Perf_CrossEntropy : KernelBench
         var rng = new Random(2);
         targets = Own(Device.Upload<int>(Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray()));
         losses = Own(Device.Allocate<float>(rows));
-        Work(nameof(ForwardBackward), 2.0 * 2 * rows * vocab + 8.0 * rows);
+        Work(nameof(ForwardBackward), OpWork.CrossEntropy(rows, vocab));
     }
 
     protected override void CleanUp() => kernels.Dispose();
@@ -191,8 +190,8 @@ public class Perf_Optimizer : KernelBench
         adamw = Own(Device.Upload<AdamWSegment>(table.ToArray()));
         matrices = Own(Device.Upload<MatrixSegment>(rs.ToArray()));
         step = Own(Device.Upload<StepValues>([StepValues.Start(1e-4, 0.9, 0.999, 10)]));
-        Work(nameof(AdamW), 4.0 * 7 * elements);
-        Work(nameof(Retraction), 4.0 * 2 * layers * Rank * c.Dim, 2 * 2.0 * 2 * layers * Rank * Rank * c.Dim); // two Gram-Schmidt passes
+        Work(nameof(AdamW), OpWork.AdamW(elements));
+        Work(nameof(Retraction), layers * OpWork.Retraction(Rank, c.Dim));
     }
 
     protected override void CleanUp() => kernels.Dispose();

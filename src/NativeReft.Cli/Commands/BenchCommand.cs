@@ -176,7 +176,7 @@ internal static class BenchCommand
                 {
                     output.WriteLine($"the residual add runs outside the down projection's GEMM: {reason}");
                 }
-                PrintBreakdown(output, gpu, () => step.Run(LearningRate));
+                StepBreakdown.Print(output, gpu, () => step.Run(LearningRate));
             }
             if (parse.GetValue(json))
             {
@@ -186,29 +186,6 @@ internal static class BenchCommand
             return 0;
         });
         return new Command("bench", "Benchmarks (random weights of a model shape, no download).") { train };
-    }
-
-    // One more step with every op timed by device events: where the step's time goes.
-    private static void PrintBreakdown(TextWriter output, CudaBackend gpu, Action step)
-    {
-        using var profiler = new OpProfiler(gpu.Runtime);
-        gpu.Profiler = profiler;
-        try
-        {
-            step();
-            profiler.Collect();
-        }
-        finally
-        {
-            gpu.Profiler = null;
-        }
-        double total = profiler.Totals.Values.Sum(t => t.Milliseconds);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"device time by op (one profiled step, {total:F1} ms in ops):"));
-        foreach (var (name, time) in profiler.Totals.OrderByDescending(t => t.Value.Milliseconds))
-        {
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {name,-22} {time.Milliseconds,10:F2} ms {100 * time.Milliseconds / total,6:F1}%  {time.Calls,6} calls"));
-        }
     }
 
     private enum GraphMode

@@ -15,7 +15,7 @@ public sealed partial class CudaBackend
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor dOut, Tensor dQ, Tensor dK, Tensor dV,
         AttentionShape shape, ReadOnlySpan<bool> keyMask)
     {
-        using var op = Op(attention.ChoosesTensorCores(shape) ? "attention backward (tensor cores)" : "attention backward");
+        using var op = Op(attention.ChoosesTensorCores(shape) ? "attention backward (tensor cores)" : "attention backward", OpWork.AttentionBackward(shape));
         using var mask = StageMask(keyMask, shape);
         using var scratch = new DeviceBuffer<float>(Runtime, AttentionKernels.BackwardScratchLength(shape));
         attention.Backward(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(dOut).BFloat16,
@@ -44,7 +44,7 @@ public sealed partial class CudaBackend
     private void Forward(Tensor q, Tensor k, Tensor v, Tensor output, AttentionShape shape, ReadOnlySpan<bool> keyMask,
         DeviceView<float> logSumExp)
     {
-        using var op = Op(attention.ChoosesTensorCores(shape) ? "attention (tensor cores)" : "attention");
+        using var op = Op(attention.ChoosesTensorCores(shape) ? "attention (tensor cores)" : "attention", OpWork.Attention(shape, !logSumExp.IsEmpty));
         using var mask = StageMask(keyMask, shape);
         attention.Forward(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(output).BFloat16, logSumExp, Stream);
     }
@@ -58,7 +58,7 @@ public sealed partial class CudaBackend
             AttentionBackward(q, k, v, dOut, dQ, dK, dV, shape, keyMask);
             return;
         }
-        using var op = Op("attention backward (tensor cores)");
+        using var op = Op("attention backward (tensor cores)", OpWork.AttentionBackward(shape));
         using var mask = StageMask(keyMask, shape);
         attention.BackwardFromSaved(Cast(q).BFloat16, Cast(k).BFloat16, Cast(v).BFloat16, mask.View, shape, Cast(output).BFloat16,
             Cast(dOut).BFloat16, Cast(dQ).BFloat16, Cast(dK).BFloat16, Cast(dV).BFloat16, Cast(saved).Float, Stream);

@@ -7,7 +7,8 @@ public sealed partial class CudaBackend
     /// <summary>The loss per row comes back to the host (one f32 per labelled row) and is summed there in double.</summary>
     public double CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, Tensor dLogits, double gradScale)
     {
-        using var op = Op("cross-entropy");
+        ArgumentNullException.ThrowIfNull(logits);
+        using var op = Op("cross-entropy", OpWork.CrossEntropy(logits.Rows, logits.Columns));
         using var losses = CrossEntropyRows(logits, targets, dLogits, gradScale);
         var perRow = new float[losses.Length];
         Runtime.CopyToHost(losses.View, perRow);

@@ -7,8 +7,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Add(Tensor a, Tensor b, Tensor output)
     {
-        using var op = Op("add");
         var (x, y, o) = (Cast(a), Cast(b), Cast(output));
+        using var op = Op("add", OpWork.Elementwise(x.Length, DTypes.SizeOf(x.DType), reads: 2));
         RequireSameLength(x, y, "add");
         RequireSameLength(x, o, "add");
         if (x.DType == DType.F32)
@@ -26,8 +26,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Scale(Tensor x, double factor)
     {
-        using var op = Op("scale");
         var t = Cast(x);
+        using var op = Op("scale", OpWork.Elementwise(t.Length, DTypes.SizeOf(t.DType), reads: 1));
         if (t.DType == DType.F32)
         {
             elementwise.Scale(t.Float, (float)factor, Stream);

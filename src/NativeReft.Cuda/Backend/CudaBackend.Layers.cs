@@ -8,8 +8,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor output)
     {
-        using var op = Op("rmsnorm");
         var (xs, w, o) = (Cast(x), Cast(weight), Cast(output));
+        using var op = Op("rmsnorm", OpWork.RmsNorm(xs.Rows, xs.Columns, DTypes.SizeOf(w.DType)));
         RequireSameShape(xs, o, "rmsnorm");
         if (w.DType == DType.F32)
         {
@@ -24,8 +24,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void AddRmsNorm(Tensor a, Tensor b, Tensor weight, float eps, Tensor sum, Tensor output)
     {
-        using var op = Op("add + rmsnorm");
         var (x, y, w, s, o) = (Cast(a), Cast(b), Cast(weight), Cast(sum), Cast(output));
+        using var op = Op("add + rmsnorm", OpWork.AddRmsNorm(x.Rows, x.Columns));
         RequireSameShape(x, y, "add + rmsnorm");
         RequireSameShape(x, s, "add + rmsnorm");
         RequireSameShape(x, o, "add + rmsnorm");
@@ -41,8 +41,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void RmsNormBackward(Tensor x, Tensor weight, float eps, Tensor dOut, Tensor dX, bool accumulate = false)
     {
-        using var op = Op("rmsnorm backward");
         var (xs, w, dy, dx) = (Cast(x), Cast(weight), Cast(dOut), Cast(dX));
+        using var op = Op("rmsnorm backward", OpWork.RmsNormBackward(xs.Rows, xs.Columns, DTypes.SizeOf(w.DType), accumulate));
         RequireSameShape(xs, dy, "rmsnorm backward");
         RequireSameShape(xs, dx, "rmsnorm backward");
         if (w.DType == DType.F32)
@@ -58,8 +58,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void MatMul(Tensor x, Tensor weight, Tensor output)
     {
-        using var op = Op("matmul");
         var (xs, w, o) = (Cast(x), Cast(weight), Cast(output));
+        using var op = Op("matmul", OpWork.Linear(xs.Rows, xs.Columns, w.Rows));
         if (xs.Columns != w.Columns || o.Rows != xs.Rows || o.Columns != w.Rows)
         {
             throw new ArgumentException($"matmul: x {xs.ShapeText}, weight {w.ShapeText}, output {o.ShapeText}");
@@ -70,8 +70,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void MatMulAdd(Tensor x, Tensor weight, Tensor residual, Tensor output)
     {
-        using var op = Op("matmul + residual");
         var (xs, w, r, o) = (Cast(x), Cast(weight), Cast(residual), Cast(output));
+        using var op = Op("matmul + residual", OpWork.Linear(xs.Rows, xs.Columns, w.Rows, addend: true));
         if (xs.Columns != w.Columns || o.Rows != xs.Rows || o.Columns != w.Rows)
         {
             throw new ArgumentException($"matmul + residual: x {xs.ShapeText}, weight {w.ShapeText}, output {o.ShapeText}");
@@ -83,8 +83,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void MatMulInputGrad(Tensor dOut, Tensor weight, Tensor dX, bool accumulate = false)
     {
-        using var op = Op("matmul backward");
         var (dy, w, dx) = (Cast(dOut), Cast(weight), Cast(dX));
+        using var op = Op("matmul backward", OpWork.LinearInputGrad(dy.Rows, w.Columns, w.Rows, accumulate));
         if (dy.Columns != w.Rows || dx.Columns != w.Columns || dx.Rows != dy.Rows)
         {
             throw new ArgumentException($"matmul input grad: dOut {dy.ShapeText}, weight {w.ShapeText}, dX {dx.ShapeText}");
@@ -96,8 +96,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Rope(Tensor x, Tensor cos, Tensor sin, ReadOnlySpan<int> positions, int heads, bool inverse = false)
     {
-        using var op = Op("rope");
         var (xs, c, s) = (Cast(x), Cast(cos), Cast(sin));
+        using var op = Op("rope", OpWork.Rope(xs.Rows, xs.Columns));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
         if (xs.Rows != positions.Length || xs.Columns % heads != 0)
         {
@@ -119,14 +119,16 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void SwiGlu(Tensor gate, Tensor up, Tensor output)
     {
-        using var op = Op("swiglu");
-        swiGlu.Forward(Cast(gate).BFloat16, Cast(up).BFloat16, Cast(output).BFloat16, Stream);
+        var g = Cast(gate);
+        using var op = Op("swiglu", OpWork.SwiGlu(g.Length));
+        swiGlu.Forward(g.BFloat16, Cast(up).BFloat16, Cast(output).BFloat16, Stream);
     }
 
     /// <inheritdoc />
     public void SwiGluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp)
     {
-        using var op = Op("swiglu backward");
-        swiGlu.Backward(Cast(gate).BFloat16, Cast(up).BFloat16, Cast(dOut).BFloat16, Cast(dGate).BFloat16, Cast(dUp).BFloat16, Stream);
+        var g = Cast(gate);
+        using var op = Op("swiglu backward", OpWork.SwiGluBackward(g.Length));
+        swiGlu.Backward(g.BFloat16, Cast(up).BFloat16, Cast(dOut).BFloat16, Cast(dGate).BFloat16, Cast(dUp).BFloat16, Stream);
     }
 }

@@ -24,8 +24,8 @@ public sealed partial class CudaBackend
     /// <summary>One deterministic reduction over every tensor (f32), its double result copied back.</summary>
     public double SumOfSquares(IReadOnlyList<Tensor> tensors)
     {
-        using var op = Op("gradient norm");
         ArgumentNullException.ThrowIfNull(tensors);
+        using var op = Op("gradient norm", OpWork.Reduction(Elements(tensors), 4));
         using var segments = Stage<TensorSegment>(Segments(tensors));
         using var result = new DeviceBuffer<double>(Runtime, 1);
         QueueSumOfSquares(segments.View, tensors.Count, result.View);
@@ -38,8 +38,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Scale(IReadOnlyList<Tensor> tensors, double factor)
     {
-        using var op = Op("scale");
         ArgumentNullException.ThrowIfNull(tensors);
+        using var op = Op("scale", OpWork.Elementwise(Elements(tensors), 4, reads: 1));
         using var segments = Stage<TensorSegment>(Segments(tensors));
         optimizer.Scale(segments.View, tensors.Count, (float)factor, Stream);
     }
@@ -53,8 +53,8 @@ public sealed partial class CudaBackend
     // The step's learning rate and bias corrections are read from `values` on the device.
     private void QueueAdamW(IReadOnlyList<AdamWTarget> targets, in AdamWStep step, DeviceView<StepValues> values)
     {
-        using var op = Op("adamw");
         ArgumentNullException.ThrowIfNull(targets);
+        using var op = Op("adamw", OpWork.AdamW(targets.Sum(t => (long)t.Parameter.Length)));
         var table = new AdamWSegment[targets.Count];
         for (int i = 0; i < table.Length; i++)
         {
@@ -80,8 +80,8 @@ public sealed partial class CudaBackend
     // With step values (not empty), nothing changes when that step's loss or norm is not finite.
     private void QueueOrthonormalizeRows(IReadOnlyList<Tensor> matrices, DeviceView<StepValues> step)
     {
-        using var op = Op("retraction");
         ArgumentNullException.ThrowIfNull(matrices);
+        using var op = Op("retraction", matrices.Aggregate(default(OpWork), (w, m) => w + OpWork.Retraction(m.Rows, m.Columns)));
         var table = new MatrixSegment[matrices.Count];
         for (int i = 0; i < table.Length; i++)
         {
@@ -91,6 +91,8 @@ public sealed partial class CudaBackend
         using var segments = Stage<MatrixSegment>(table);
         optimizer.OrthonormalizeRows(segments.View, table.Length, step, degenerateFlag.View, Stream);
     }
+
+    private static long Elements(IReadOnlyList<Tensor> tensors) => tensors.Sum(t => (long)t.Length);
 
     private TensorSegment[] Segments(IReadOnlyList<Tensor> tensors)
     {

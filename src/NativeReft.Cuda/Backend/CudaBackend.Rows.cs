@@ -7,8 +7,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void Embedding(Tensor table, ReadOnlySpan<int> tokens, Tensor output)
     {
-        using var op = Op("gather rows");
         var (t, o) = (Cast(table), Cast(output));
+        using var op = Op("gather rows", OpWork.Rows(tokens.Length, t.Columns));
         if (o.Rows != tokens.Length || o.Columns != t.Columns)
         {
             throw new ArgumentException($"embedding: output {o.ShapeText} does not fit {tokens.Length} rows of {t.Columns}");
@@ -21,8 +21,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void ScatterRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination)
     {
-        using var op = Op("scatter rows");
         var (s, d) = (Cast(source), Cast(destination));
+        using var op = Op("scatter rows", OpWork.Rows(rows.Length, s.Columns));
         RequireScatter(s, rows, d, "scatter rows");
         using var ids = Stage(rows);
         embedding.ScatterRows(s.BFloat16, ids.View, s.Columns, d.BFloat16, errorFlag.View, Stream);
@@ -31,8 +31,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void ScatterAddRows(Tensor source, ReadOnlySpan<int> rows, Tensor destination)
     {
-        using var op = Op("scatter rows");
         var (s, d) = (Cast(source), Cast(destination));
+        using var op = Op("scatter rows", OpWork.Rows(rows.Length, s.Columns, adds: true));
         RequireScatter(s, rows, d, "scatter-add rows");
         using var ids = Stage(rows);
         embedding.ScatterAddRows(s.BFloat16, ids.View, s.Columns, d.BFloat16, errorFlag.View, Stream);
@@ -41,8 +41,8 @@ public sealed partial class CudaBackend
     /// <inheritdoc />
     public void CopyRows(Tensor source, Tensor destination, int batch, int destinationStride, int destinationOffset)
     {
-        using var op = Op("kv cache append");
         var s = Cast(source);
+        using var op = Op("kv cache append", OpWork.Rows(s.Rows, s.Columns));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
         if (s.Rows % batch != 0)
         {

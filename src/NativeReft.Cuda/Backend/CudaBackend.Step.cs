@@ -18,7 +18,8 @@ public sealed partial class CudaBackend
     public void CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, Tensor dLogits, double gradScale, StepScalars step)
     {
         var values = Scalars(step);
-        using var op = Op("cross-entropy");
+        ArgumentNullException.ThrowIfNull(logits);
+        using var op = Op("cross-entropy", OpWork.CrossEntropy(logits.Rows, logits.Columns));
         using var losses = CrossEntropyRows(logits, targets, dLogits, gradScale);
         crossEntropy.Sum(losses.View, values.Loss, Stream);
     }
@@ -29,11 +30,11 @@ public sealed partial class CudaBackend
         var values = Scalars(step);
         ArgumentNullException.ThrowIfNull(gradients);
         using var segments = Stage<TensorSegment>(Segments(gradients)); // one table serves the norm and the clip
-        using (Op("gradient norm"))
+        using (Op("gradient norm", OpWork.Reduction(Elements(gradients), 4)))
         {
             QueueSumOfSquares(segments.View, gradients.Count, values.SumOfSquares);
         }
-        using var op = Op("clip");
+        using var op = Op("clip", OpWork.Elementwise(Elements(gradients), 4, reads: 1));
         optimizer.Clip(segments.View, gradients.Count, values.View, maxNorm, Stream);
     }
 

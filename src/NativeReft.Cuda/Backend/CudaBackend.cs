@@ -152,9 +152,9 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>Random bf16 values made on the device (a 7B model's weights in well under a second).</summary>
     public Tensor RandomUniform(int[] shape, float scale, ulong seed)
     {
-        using var op = Op("random");
         ArgumentNullException.ThrowIfNull(shape);
         var t = Allocate(DType.BF16, shape, zero: false);
+        using var op = Op("random", OpWork.Elementwise(t.Length, 2, reads: 0));
         elementwise.FillUniform(t.BFloat16, seed, scale, Stream);
         return t;
     }
@@ -195,8 +195,8 @@ public sealed partial class CudaBackend : IBackend
     /// <inheritdoc />
     public void Copy(Tensor source, Tensor destination)
     {
-        using var op = Op("copy");
         var (s, d) = (Cast(source), Cast(destination));
+        using var op = Op("copy", OpWork.Elementwise(s.Bytes.Length, 1, reads: 1));
         RequireSameShape(s, d, "copy");
         if (s.DType != d.DType)
         {
@@ -237,7 +237,8 @@ public sealed partial class CudaBackend : IBackend
     /// <inheritdoc />
     public override string ToString() => $"{Name} on {Runtime.Name}";
 
-    private OpProfiler.Scope Op(string name) => Profiler?.Begin(name, Stream) ?? default;
+    // Times the op (when profiling) with the work it must do, for the breakdown's GB/s and TFLOP/s.
+    private OpProfiler.Scope Op(string name, in OpWork work) => Profiler?.Begin(name, work, Stream) ?? default;
 
     private CudaTensor Allocate(DType type, ReadOnlySpan<int> shape, bool zero)
     {

@@ -23,6 +23,9 @@ public sealed class BenchCommandTests
         {
             // The device-time breakdown covers the step's ops, forward and backward; the timed steps were one graph.
             Assert.That(output, Does.Contain("device time by op").And.Contain("attention backward").And.Contain("intervention backward").And.Contain("adamw"));
+            // Each op's rate beside its time, against a copy bandwidth measured in the same run.
+            Assert.That(output, Does.Match(@"device-to-device copy [0-9]+ GB/s").And.Contain("TFLOP/s").And.Contain("of copy"));
+            Assert.That(output, Does.Match(@"memory-bound ops \(under 32 FLOP/byte\): [0-9.]+ ms moving [0-9.]+ GB, [0-9]+% of the copy bandwidth"));
             Assert.That(output, Does.Contain("step replayed as one CUDA graph"));
             Assert.That(error, Does.Contain("the step runs as one captured graph"));
             Assert.That(root.GetProperty("graph").GetBoolean(), Is.True);

@@ -169,6 +169,7 @@ internal static class BenchCommand
                 $"peak {(gpu is null ? "process" : "device")} memory {peakBytes / (1L << 30):F2} GiB"));
             bool graphed = captured is not null;
             captured?.Dispose();
+            StepBreakdown.Totals? breakdown = null;
             if (gpu is not null)
             {
                 output.WriteLine(graphed ? "step replayed as one CUDA graph" : "step queued op by op (no graph)");
@@ -176,12 +177,12 @@ internal static class BenchCommand
                 {
                     output.WriteLine($"the residual add runs outside the down projection's GEMM: {reason}");
                 }
-                StepBreakdown.Print(output, gpu, () => step.Run(LearningRate));
+                breakdown = StepBreakdown.Print(output, gpu, () => step.Run(LearningRate));
             }
             if (parse.GetValue(json))
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"engine\": \"nativereft\", \"device\": \"{backend.Name}\", \"shape\": \"{parse.GetValue(shape)}\", \"batch\": {sequences}, \"seq\": {length}, \"rank\": {reft.Rank}, \"positions\": \"{reft.Positions}\", \"tokens_per_s\": {tokensPerSecond:F1}, \"step_ms\": {stepMs:F2}, \"peak_gib\": {peakBytes / (1L << 30):F3}, \"mfu\": {(mfu is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "null")}, \"graph\": {(graphed ? "true" : "false")}}}"));
+                    $"{{\"engine\": \"nativereft\", \"device\": \"{backend.Name}\", \"shape\": \"{parse.GetValue(shape)}\", \"batch\": {sequences}, \"seq\": {length}, \"rank\": {reft.Rank}, \"positions\": \"{reft.Positions}\", \"tokens_per_s\": {tokensPerSecond:F1}, \"step_ms\": {stepMs:F2}, \"peak_gib\": {peakBytes / (1L << 30):F3}, \"mfu\": {(mfu is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "null")}, \"graph\": {(graphed ? "true" : "false")}{(breakdown is null ? "" : ", " + breakdown.JsonFields())}}}"));
             }
             return 0;
         });

@@ -10,7 +10,20 @@ namespace NativeReft.Cli.Commands;
 /// </summary>
 internal static class StepBreakdown
 {
-    public static void Print(TextWriter output, CudaBackend gpu, Action step)
+    /// <summary>The breakdown's totals, for the JSON line.</summary>
+    /// <param name="CopyGigabytesPerSecond">The measured device-to-device copy, or null when it failed.</param>
+    /// <param name="Compute">The compute-bound ops together.</param>
+    /// <param name="Memory">The memory-bound ops together.</param>
+    public sealed record Totals(double? CopyGigabytesPerSecond, OpTime Compute, OpTime Memory)
+    {
+        /// <summary>JSON fields (no braces), the numbers in invariant culture.</summary>
+        public string JsonFields() => Text(
+            $"\"copy_gb_s\": {Json(CopyGigabytesPerSecond)}, \"compute_ms\": {Compute.Milliseconds:F2}, \"compute_tflops\": {Compute.TeraflopsPerSecond:G6}, \"memory_ms\": {Memory.Milliseconds:F2}, \"memory_gb_s\": {Memory.GigabytesPerSecond:G6}");
+
+        private static string Json(double? value) => value is { } v ? v.ToString("F1", CultureInfo.InvariantCulture) : "null";
+    }
+
+    public static Totals Print(TextWriter output, CudaBackend gpu, Action step)
     {
         double? copy = MeasureCopy(gpu, out string copyText);
         using var profiler = new OpProfiler(gpu.Runtime);
@@ -38,6 +51,7 @@ internal static class StepBreakdown
         var compute = Sum(ops.Where(t => !t.Value.Work.MemoryBound));
         output.WriteLine(Text(
             $"  compute-bound ops: {compute.Milliseconds:F1} ms at {Rate(compute.TeraflopsPerSecond)} TFLOP/s; memory-bound ops (under {OpWork.MemoryBoundIntensity} FLOP/byte): {memory.Milliseconds:F1} ms moving {memory.Work.Bytes / 1e9:F3} GB, {Percent(memory.GigabytesPerSecond, copy)} of the copy bandwidth"));
+        return new Totals(copy, compute, memory);
     }
 
     // A GiB on a GPU (less when memory is short), 16 MiB on the emulator, whose copies run on the CPU. A failed

@@ -72,7 +72,7 @@ public abstract class KernelBench
 
     /// <summary>Records what benchmark <paramref name="method"/> must move and compute, per launch (the engine's formulas).</summary>
     protected void Work(string method, OpWork work) =>
-        KernelWork.Record(GetType().Name, method, Shape, work.Bytes, work.Flops);
+        KernelWork.Record(GetType().Name, method, Shape, work);
 
     /// <summary>Waits for the launches of one invocation.</summary>
     protected void Wait() => Stream.Synchronize();

@@ -7,7 +7,7 @@ namespace NativeReft.Bench.Gpu;
 /// <summary>
 /// The GPU suite's job: in process (no child build, so it runs from the self-contained bundle on a machine without
 /// the .NET SDK), a few warm-up and measured iterations (each invocation already averages 10 launches), and the
-/// GB/s and TFLOP/s columns.
+/// GB/s, TFLOP/s and share-of-copy columns.
 /// </summary>
 public sealed class KernelBenchConfig : ManualConfig
 {
@@ -15,6 +15,6 @@ public sealed class KernelBenchConfig : ManualConfig
     {
         AddJob(Job.Default.WithToolchain(InProcessNoEmitToolchain.Instance)
             .WithWarmupCount(2).WithIterationCount(5).WithInvocationCount(4).WithUnrollFactor(1).WithId("gpu"));
-        AddColumn(new KernelWork.RateColumn(flops: false), new KernelWork.RateColumn(flops: true));
+        AddColumn(new KernelWork.RateColumn(flops: false), new KernelWork.RateColumn(flops: true), new KernelWork.CopyShareColumn());
     }
 }

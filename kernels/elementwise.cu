@@ -8,6 +8,8 @@ Elementwise helpers and a row reduction: the small ops every later kernel file a
   scale_bf16_forward         x[i] = bf16(float(x[i]) * factor), in place     x (n) bf16
   uniform_bf16_forward       out[i] = bf16(scale * (2 u(seed, i) - 1))        out (n) bf16: random weights on the
                              device, u = top 24 bits of splitmix64(seed + i) / 2^24 (CounterHash.Uniform on the host)
+  dropout_scale_forward      out[i] = u(stream, i) < p ? 0 : keep            out (n) f32: dropout masks made on the
+                             device, u = top 53 bits of splitmix64(stream + i) / 2^53 in double (CounterHash.Drops)
   cast_f32_to_bf16_forward   out[i] = bf16(x[i]), round to nearest even     x (n) f32, out (n) bf16
   cast_bf16_to_f32_forward   out[i] = float(x[i]), exact                     x (n) bf16, out (n) f32
   rowsumsq_forward           out[r] = sum_c float(x[r, c])^2                 x (N, C) bf16, out (N) f32
@@ -67,6 +69,13 @@ extern "C" __global__ void uniform_bf16_forward(bf16* out, u64 seed, float scale
     for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
         const float u = (float)(mix64(seed + (u64)i) >> 40) * (1.0f / 16777216.0f);
         out[i] = float_to_bf16(__fmul_rn(scale, u * 2.0f - 1.0f)); // one rounding, as on the host
+    }
+}
+
+extern "C" __global__ void dropout_scale_forward(float* out, u64 stream, double probability, float keep, i64 n) {
+    for (i64 i = global_thread_index(); i < n; i += grid_stride()) {
+        const double u = (double)(mix64(stream + (u64)i) >> 11) * (1.0 / 9007199254740992.0); // exact: 53 bits
+        out[i] = u < probability ? 0.0f : keep;
     }
 }
 

@@ -13,8 +13,9 @@ namespace NativeReft.Cuda;
 /// </summary>
 /// <remarks>
 /// All work goes to one stream in order. Host-side indices (tokens, positions, rows, masks, targets) are checked
-/// on the host, then copied on the stream (from pageable memory the driver stages them at once, so the call does
-/// not wait for the device); while a step is captured as a graph they are staged in page-locked memory instead.
+/// on the host, then copied on the stream from a ring of page-locked memory (<see cref="PinnedUploadRing"/>: from
+/// pageable memory CUDA may wait for the stream to stage a copy); while a step is captured as a graph they are
+/// staged in page-locked memory the graph keeps.
 /// The host waits only where a value comes back: downloads, and once per training step, when its scalars (loss,
 /// gradient norm) are read (<see cref="CreateStepScalars"/>). Kernels that index by device data also set an error
 /// flag, which is checked at each of those points: a bad index is reported, never silently used.
@@ -24,6 +25,7 @@ public sealed partial class CudaBackend : IBackend
     private readonly bool ownsRuntime;
     private readonly DeviceBuffer<int> errorFlag;      // an index out of range (rope, row gathers, cross-entropy)
     private readonly DeviceBuffer<int> degenerateFlag; // an R whose rows cannot be made orthonormal
+    private readonly PinnedUploadRing uploads;         // host tables and indices, copied on the stream
     private readonly Blas blas;
     private readonly ElementwiseKernels elementwise;
     private readonly EmbeddingKernels embedding;
@@ -45,6 +47,7 @@ public sealed partial class CudaBackend : IBackend
         Runtime = runtime;
         this.ownsRuntime = ownsRuntime;
         Stream = runtime.CreateStream();
+        uploads = new PinnedUploadRing(runtime, Stream);
         errorFlag = runtime.Allocate<int>(1);
         errorFlag.Clear();
         degenerateFlag = runtime.Allocate<int>(1);
@@ -159,6 +162,15 @@ public sealed partial class CudaBackend : IBackend
         return t;
     }
 
+    /// <summary>The masks are made on the device: a step with dropout uploads nothing.</summary>
+    public Tensor DropoutScale(int rows, int dim, double probability, ulong stream)
+    {
+        var t = Allocate(DType.F32, [rows, dim], zero: false);
+        using var op = Op("dropout mask", OpWork.Elementwise(t.Length, 4, reads: 0));
+        elementwise.FillDropoutScale(t.Float, stream, probability, Stream);
+        return t;
+    }
+
     /// <summary>Reads the weight as bf16 (a bf16 checkpoint's bytes as they are) and copies it to the device.</summary>
     public Tensor LoadWeight(WeightTensor weight)
     {
@@ -227,6 +239,7 @@ public sealed partial class CudaBackend : IBackend
         blas.Dispose();
         errorFlag.Dispose();
         degenerateFlag.Dispose();
+        uploads.Dispose();
         Stream.Dispose();
         if (ownsRuntime)
         {
@@ -266,9 +279,9 @@ public sealed partial class CudaBackend : IBackend
         {
             staging.CopyToDevice(values, buffer.View, Stream); // a graph replays it from page-locked memory
         }
-        else
+        else if (!uploads.TryCopyToDevice(values, buffer.View))
         {
-            buffer.CopyFrom(values, Stream);
+            buffer.CopyFrom(values, Stream); // more than the ring takes: from pageable memory
         }
         return buffer;
     }

@@ -21,6 +21,7 @@ public sealed class ElementwiseKernels : IDisposable
     private readonly KernelFunction scale;
     private readonly KernelFunction scaleBFloat16;
     private readonly KernelFunction uniform;
+    private readonly KernelFunction dropoutScale;
     private readonly KernelFunction castToBFloat16;
     private readonly KernelFunction castToFloat;
     private readonly KernelFunction rowSumSquares;
@@ -38,6 +39,7 @@ public sealed class ElementwiseKernels : IDisposable
         scale = module.GetFunction("scale_forward");
         scaleBFloat16 = module.GetFunction("scale_bf16_forward");
         uniform = module.GetFunction("uniform_bf16_forward");
+        dropoutScale = module.GetFunction("dropout_scale_forward");
         castToBFloat16 = module.GetFunction("cast_f32_to_bf16_forward");
         castToFloat = module.GetFunction("cast_bf16_to_f32_forward");
         rowSumSquares = module.GetFunction("rowsumsq_forward");
@@ -107,6 +109,20 @@ public sealed class ElementwiseKernels : IDisposable
         if (!output.IsEmpty)
         {
             runtime.Launch(uniform, LaunchConfig.ForElements(output.Length), stream, output.Pointer, seed, scale, output.Length);
+        }
+    }
+
+    /// <summary>
+    /// output[i] = 0 where the mask seeded by <paramref name="seed"/> drops element i with
+    /// <paramref name="probability"/>, else (float)(1 / (1 - probability)): the host's
+    /// <see cref="Backends.CounterHash.Drops"/>, bit for bit.
+    /// </summary>
+    public void FillDropoutScale(DeviceView<float> output, ulong seed, double probability, DeviceStream stream)
+    {
+        if (!output.IsEmpty)
+        {
+            float keep = (float)(1 / (1 - probability));
+            runtime.Launch(dropoutScale, LaunchConfig.ForElements(output.Length), stream, output.Pointer, seed, probability, keep, output.Length);
         }
     }
 

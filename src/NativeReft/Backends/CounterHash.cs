@@ -16,6 +16,13 @@ public static class CounterHash
         return z ^ (z >> 31);
     }
 
+    /// <summary>
+    /// Whether dropout drops element <paramref name="i"/> of <paramref name="stream"/>: u &lt; probability, u the top
+    /// 53 bits of Mix(stream + i) as a double in [0, 1) (exact, so a GPU kernel draws the same masks).
+    /// </summary>
+    public static bool Drops(ulong stream, long i, double probability) =>
+        (Mix(stream + (ulong)i) >> 11) * (1.0 / (1UL << 53)) < probability;
+
     /// <summary>Uniform in [-scale, scale): the top 24 bits of Mix(seed + i) as a float in [0, 1), stretched.</summary>
     public static float Uniform(ulong seed, long i, float scale) =>
         scale * ((Mix(seed + (ulong)i) >> 40) * (1f / (1 << 24)) * 2f - 1f);

@@ -59,6 +59,22 @@ public interface IBackend : IDisposable
         return Upload(values, shape);
     }
 
+    /// <summary>
+    /// A (rows, dim) tensor of dropout scales in at least fp32: 0 where <see cref="CounterHash.Drops"/>(stream, i,
+    /// probability), else (float)(1 / (1 - probability)); the same masks on every backend. A GPU backend makes them
+    /// on the device, so a training step with dropout uploads nothing.
+    /// </summary>
+    Tensor DropoutScale(int rows, int dim, double probability, ulong stream)
+    {
+        var scale = new float[checked(rows * dim)];
+        float keep = (float)(1 / (1 - probability));
+        for (int i = 0; i < scale.Length; i++)
+        {
+            scale[i] = CounterHash.Drops(stream, i, probability) ? 0 : keep;
+        }
+        return UploadFp32(scale, rows, dim); // fp32: 1 / (1 - p) is rarely a bf16 value
+    }
+
     /// <summary>A tensor holding a checkpoint weight, converted on the way from the mapped file.</summary>
     Tensor LoadWeight(WeightTensor weight);
 

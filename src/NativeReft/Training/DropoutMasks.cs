@@ -13,14 +13,7 @@ public sealed class DropoutMasks(double probability, ulong seed, long step, int 
     public Tensor Create(Tape tape, int intervention, int rows, int dim)
     {
         ArgumentNullException.ThrowIfNull(tape);
-        var scale = new float[rows * dim];
-        float keep = (float)(1 / (1 - probability));
         ulong stream = CounterHash.Mix(seed ^ CounterHash.Mix((ulong)step * 0x9E3779B97F4A7C15UL ^ (ulong)microBatch << 20 ^ (ulong)intervention));
-        for (int i = 0; i < scale.Length; i++)
-        {
-            double u = (CounterHash.Mix(stream + (ulong)i) >> 11) * (1.0 / (1UL << 53));
-            scale[i] = u < probability ? 0 : keep;
-        }
-        return tape.Own(tape.Backend.UploadFp32(scale, rows, dim)); // fp32: 1 / (1 - p) is rarely a bf16 value
+        return tape.Own(tape.Backend.DropoutScale(rows, dim, probability, stream));
     }
 }

@@ -1,3 +1,4 @@
+using NativeReft.Backends;
 using NativeReft.Cuda;
 using NativeReft.Tensors;
 using NativeReft.Tests.Backends;
@@ -28,6 +29,24 @@ public abstract class ElementwiseKernelSuite : KernelSuite<ElementwiseKernels>
         Kernels.Fill(output, 2.5f, Stream);
         Stream.Synchronize();
         Assert.That(output.ToArray(), Is.All.EqualTo(2.5f));
+    }
+
+    [TestCase(100_003, 0.1)]
+    [TestCase(129, 0.5)]
+    [TestCase(7, 0.0)]
+    public void Dropout_scales_are_the_hosts_masks_bit_for_bit(int n, double probability)
+    {
+        const ulong seed = 0xD15EA5E;
+        using var output = Device.Allocate<float>(n);
+        Kernels.FillDropoutScale(output, seed, probability, Stream);
+        Stream.Synchronize();
+        float keep = (float)(1 / (1 - probability));
+        var expected = Enumerable.Range(0, n).Select(i => CounterHash.Drops(seed, i, probability) ? 0f : keep).ToArray();
+        Assert.That(output.ToArray(), Is.EqualTo(expected));
+        if (probability > 0)
+        {
+            Assert.That(expected.Count(v => v == 0) / (double)n, Is.EqualTo(probability).Within(5 * Math.Sqrt(probability * (1 - probability) / n)), "the dropped share, within 5 standard deviations");
+        }
     }
 
     [TestCaseSource(nameof(Sizes))]

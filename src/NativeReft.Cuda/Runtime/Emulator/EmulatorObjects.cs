@@ -12,9 +12,7 @@ internal sealed class EmulatorStream(EmulatorRuntime runtime, string name) : Dev
     /// <summary>While a graph is being captured on this stream: the steps recorded so far.</summary>
     public List<Action<DeviceStream>>? Recording { get; set; }
 
-    public override void Synchronize()
-    {
-    }
+    public override void Synchronize() => Runtime.CountHostWait();
 
     public override string ToString() => $"emulated {name}";
 }
@@ -35,9 +33,7 @@ internal sealed class EmulatorEvent(EmulatorRuntime runtime) : TimingEvent
         timestamp = Stopwatch.GetTimestamp();
     }
 
-    public override void Synchronize()
-    {
-    }
+    public override void Synchronize() => runtime.CountHostWait();
 
     public override float ElapsedMillisecondsSince(TimingEvent start)
     {

@@ -26,6 +26,7 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
     private readonly EmulatorStream defaultStream;
     private readonly Dictionary<nint, long> pinned = new(); // page-locked blocks: start, bytes
     private int capturing;
+    private long hostWaits;
     private bool disposed;
 
     private EmulatorRuntime(bool check)
@@ -143,20 +144,38 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
         }), length);
     }
 
+    /// <summary>
+    /// The calls so far that make a GPU's host wait for its device, or may: a stream, event or device synchronize,
+    /// a stream-less copy or fill, and a copy on a stream from or to pageable memory (CUDA may wait for the stream
+    /// to stage it). Here every call has finished its work when it returns, so they are only counted: the tests
+    /// check that a training step's queued work has none.
+    /// </summary>
+    public long HostWaits => Interlocked.Read(ref hostWaits);
+
     /// <inheritdoc />
     public void CopyHostToDevice(DevicePointer destination, void* source, long bytes, DeviceStream? stream)
     {
-        if (stream is not null && RequireStream(stream).Recording is not null && !IsPinned(source, bytes))
+        if (stream is not null && !IsPinned(source, bytes))
         {
-            // A graph replays the copy from this address long after the call: CUDA takes only page-locked memory.
-            throw new InvalidOperationException("a captured host-to-device copy must read page-locked memory (AllocatePinned), not pageable memory");
+            if (RequireStream(stream).Recording is not null)
+            {
+                // A graph replays the copy from this address long after the call: CUDA takes only page-locked memory.
+                throw new InvalidOperationException("a captured host-to-device copy must read page-locked memory (AllocatePinned), not pageable memory");
+            }
+            CountHostWait();
         }
         Copy((void*)destination.Address, source, bytes, stream);
     }
 
     /// <inheritdoc />
-    public void CopyDeviceToHost(void* destination, DevicePointer source, long bytes, DeviceStream? stream) =>
+    public void CopyDeviceToHost(void* destination, DevicePointer source, long bytes, DeviceStream? stream)
+    {
+        if (stream is not null && !IsPinned(destination, bytes))
+        {
+            CountHostWait(); // to pageable memory the call returns once the copy is done
+        }
         Copy(destination, (void*)source.Address, bytes, stream);
+    }
 
     /// <inheritdoc />
     public void CopyDeviceToDevice(DevicePointer destination, DevicePointer source, long bytes, DeviceStream? stream) =>
@@ -283,7 +302,10 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         RequireNoCapture("cuCtxSynchronize");
+        CountHostWait();
     }
+
+    internal void CountHostWait() => Interlocked.Increment(ref hostWaits);
 
     /// <summary>Frees the pool.</summary>
     public void Dispose()
@@ -316,6 +338,7 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
         if (stream is null)
         {
             RequireNoCapture("a synchronous copy or fill");
+            CountHostWait();
             return false;
         }
         if (RequireStream(stream).Recording is not { } recording)

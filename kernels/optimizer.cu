@@ -19,6 +19,9 @@ is ONE launch over MANY tensors, described by a device-resident table of segment
   clip_segments         gradient clipping with the norm where it was computed: n = sqrt(step->sumsq); when
                         max_norm > 0 and n is finite and n > max_norm, x *= (float)(max_norm / (n + 1e-6)) over
                         every segment (the host's rule and arithmetic, in double, so the same bits).
+  step_after            next->loss = a non-finite value when *previous is not finite: a step queued behind one
+                        that diverged (before the host read it) changes nothing either, since its adamw_step and
+                        orthonormalize_rows see a non-finite loss, which its cross-entropy sums keep so
   orthonormalize_rows   for each matrix R (r, d), r <= d, in place: modified Gram-Schmidt of the rows, twice
                         ("twice is enough": R R^T = I to fp32 rounding after the second pass):
                           for i: for j < i: row_i -= (row_i . row_j) row_j;  row_i /= |row_i|
@@ -212,6 +215,12 @@ extern "C" __global__ void clip_segments(const TensorSegment* segments, int coun
         return;
     }
     scale_segment(segments[s], (float)(max_norm / (norm + 1e-6)));
+}
+
+extern "C" __global__ void step_after(StepValues* next, const StepValues* previous) {
+    if (blockIdx.x == 0 && threadIdx.x == 0 && !step_is_finite(previous)) {
+        next->loss = is_finite(previous->loss) ? previous->sumsq : previous->loss; // whichever is not finite
+    }
 }
 
 extern "C" __global__ void orthonormalize_rows(const MatrixSegment* matrices, int count, const StepValues* step,

@@ -170,6 +170,9 @@ public sealed partial class CudaBackend
             QueueStart();
         }
 
+        protected override void QueueAfter(StepScalars previous) =>
+            Backend.optimizer.StepAfter(values.View, Backend.Owned(previous).View, Backend.Stream);
+
         protected override (double Loss, double SumOfSquares) ReadValues()
         {
             Span<StepValues> result = stackalloc StepValues[1];

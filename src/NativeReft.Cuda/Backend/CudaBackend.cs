@@ -99,6 +99,10 @@ public sealed partial class CudaBackend : IBackend
     public string Name => Runtime is EmulatorRuntime ? "emu-bf16" : "cuda-bf16";
 
     /// <inheritdoc />
+    /// <remarks>The emulator runs each op when it is issued, but keeps the contract, so tests take the GPU's path.</remarks>
+    public bool QueuesWork => true;
+
+    /// <inheritdoc />
     public DType DType => DType.BF16;
 
     /// <summary>The first GPU, with its own runtime (disposed with the backend).</summary>

@@ -31,6 +31,7 @@ public sealed class OptimizerKernels : IDisposable
     private readonly KernelFunction scale;
     private readonly KernelFunction clip;
     private readonly KernelFunction orthonormalize;
+    private readonly KernelFunction stepAfter;
 
     /// <summary>Loads (compiling or taking from the cache) the kernels on <paramref name="runtime"/>.</summary>
     public OptimizerKernels(IDeviceRuntime runtime)
@@ -44,6 +45,7 @@ public sealed class OptimizerKernels : IDisposable
         scale = module.GetFunction("scale_segments");
         clip = module.GetFunction("clip_segments");
         orthonormalize = module.GetFunction("orthonormalize_rows");
+        stepAfter = module.GetFunction("step_after");
     }
 
     /// <summary>The loaded module (its image carries ptxas's resource report).</summary>
@@ -152,6 +154,17 @@ public sealed class OptimizerKernels : IDisposable
         {
             runtime.Launch(orthonormalize, new LaunchConfig((uint)count, MatrixBlock), stream, matrices.Pointer, count, step.Pointer, error.Pointer);
         }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="next"/>'s loss non-finite when <paramref name="previous"/>'s loss or norm is not: a
+    /// step queued behind one that diverged then changes nothing either.
+    /// </summary>
+    public void StepAfter(DeviceView<StepValues> next, DeviceView<StepValues> previous, DeviceStream stream)
+    {
+        RequireStep(next, "step after");
+        RequireStep(previous, "step after");
+        runtime.Launch(stepAfter, new LaunchConfig(1, 1), stream, next.Pointer, previous.Pointer);
     }
 
     /// <summary>Unloads the module.</summary>

@@ -291,6 +291,13 @@ public interface IBackend : IDisposable
     StepScalars CreateStepScalars() => new HostStepScalars();
 
     /// <summary>
+    /// Whether ops return before their work is done (a GPU backend queues it): a trainer then queues the next step
+    /// before it reads the last, so the device runs while the host waits and prepares. False where every op has
+    /// finished when it returns (the CPU), where queuing ahead would gain nothing.
+    /// </summary>
+    bool QueuesWork => false;
+
+    /// <summary>
     /// <see cref="CrossEntropy(Tensor, ReadOnlySpan{int}, Tensor, double)"/>, its summed loss added to
     /// <paramref name="step"/>'s instead of returned.
     /// </summary>

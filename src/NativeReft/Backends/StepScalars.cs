@@ -2,7 +2,7 @@ namespace NativeReft.Backends;
 
 /// <summary>
 /// The scalars of one training step, kept where the backend computes them: the summed loss, the squared global
-/// gradient norm, and the optimizer's inputs. The host queues a whole step without waiting (<see cref="Begin"/>,
+/// gradient norm, and the optimizer's inputs. The host queues a whole step without waiting (<see cref="Begin(in AdamWStep)"/>,
 /// then the ops that take these scalars) and reads the values once, at its end (<see cref="Read"/>); on a GPU the
 /// step is then one stretch of queued work, which a CUDA graph can capture and replay.
 /// </summary>
@@ -34,6 +34,24 @@ public abstract class StepScalars : IDisposable
         QueueBegin(optimizer);
     }
 
+    /// <summary>
+    /// Starts a step queued behind <paramref name="previous"/>'s, which need not have been read: if that step's loss
+    /// or norm turns out not to be finite (its update skipped), this one changes nothing either, and its loss reads
+    /// as not finite too. A trainer can then queue a step before it reads the last, keeping the device busy, and
+    /// still report a diverged step with the parameters as they were.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The previous step of these scalars was not read.</exception>
+    public void Begin(in AdamWStep optimizer, StepScalars previous)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        if (ReferenceEquals(previous, this))
+        {
+            throw new ArgumentException("a step cannot follow itself: queue steps on two step scalars in turn", nameof(previous));
+        }
+        Begin(optimizer);
+        QueueAfter(previous);
+    }
+
     /// <summary>Waits for the step's work and returns its loss and gradient norm; reports a kernel's error flag.</summary>
     /// <exception cref="InvalidOperationException">No step was begun.</exception>
     public StepResult Read()
@@ -55,7 +73,7 @@ public abstract class StepScalars : IDisposable
     }
 
     /// <summary>
-    /// The host half of <see cref="Begin"/>: checks the previous step was read and records the optimizer step. A
+    /// The host half of <see cref="Begin(in AdamWStep)"/>: checks the previous step was read and records the optimizer step. A
     /// replayed graph calls it, its captured work doing the rest.
     /// </summary>
     protected void MarkBegun(in AdamWStep optimizer)
@@ -74,6 +92,9 @@ public abstract class StepScalars : IDisposable
 
     /// <summary>Resets loss and norm and sets the optimizer's inputs for <paramref name="optimizer"/>.</summary>
     protected abstract void QueueBegin(in AdamWStep optimizer);
+
+    /// <summary>Makes this step's loss non-finite when <paramref name="previous"/>'s loss or norm is (queued).</summary>
+    protected abstract void QueueAfter(StepScalars previous);
 
     /// <summary>The step's summed loss and squared gradient norm, once its work has finished.</summary>
     protected abstract (double Loss, double SumOfSquares) ReadValues();
@@ -110,6 +131,16 @@ internal sealed class HostStepScalars : StepScalars
     }
 
     protected override void QueueBegin(in AdamWStep optimizer) => (Loss, SumOfSquares) = (0, 0);
+
+    // The previous step's ops have run: its values are final.
+    protected override void QueueAfter(StepScalars previous)
+    {
+        var before = previous as HostStepScalars ?? throw new ArgumentException($"{previous.GetType().Name} belongs to another backend", nameof(previous));
+        if (!before.Finite)
+        {
+            Loss = double.IsFinite(before.Loss) ? before.SumOfSquares : before.Loss;
+        }
+    }
 
     protected override (double Loss, double SumOfSquares) ReadValues() => (Loss, SumOfSquares);
 }

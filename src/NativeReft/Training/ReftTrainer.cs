@@ -26,6 +26,7 @@ public sealed class ReftTrainer
     private readonly TrainingOptions options;
     private readonly AdamWOptimizer optimizer;
     private readonly List<double> losses = [];
+    private (int Epoch, int[] Order) shuffled = (-1, []);
 
     /// <summary>A trainer starting at step 0.</summary>
     public ReftTrainer(LlamaModel model, InterventionSet set, ReftDataset data, TrainingOptions options)
@@ -60,63 +61,143 @@ public sealed class ReftTrainer
     /// <summary>
     /// Runs the remaining steps. Checkpoints go to <paramref name="checkpointPath"/> (when given) every
     /// <see cref="TrainingOptions.SaveEvery"/> steps and at the end. A non-finite loss or gradient throws
-    /// <see cref="TrainingDivergedException"/> before anything of that step is saved.
+    /// <see cref="TrainingDivergedException"/> before anything of that step is saved, the parameters as they were
+    /// before it.
     /// </summary>
+    /// <remarks>
+    /// On a backend that queues work (<see cref="IBackend.QueuesWork"/>: a GPU), the next step is queued before the
+    /// last one is read (except after a step that saves a checkpoint), so the device has it to run while the host
+    /// waits for that read and prepares the step after: the device does not idle between steps. A step queued
+    /// behind one that diverges changes nothing (<see cref="StepScalars.Begin(in AdamWStep, StepScalars)"/>). A
+    /// cancellation then takes effect once the step already queued is done and counted.
+    /// </remarks>
     public void Train(string? checkpointPath = null, IProgress<StepReport>? progress = null, CancellationToken cancellation = default)
     {
         var clock = Stopwatch.StartNew();
         long tokens = 0;
         int startStep = Step;
-        using var scalars = model.Backend.CreateStepScalars();
-        while (Step < TotalSteps)
+        using var even = model.Backend.CreateStepScalars();
+        using var odd = model.Backend.CreateStepScalars();
+        var inFlight = new Queue<QueuedStep>(2);
+        int depth = model.Backend.QueuesWork ? 2 : 1; // steps queued at once
+        int next = Step;
+        try
         {
-            cancellation.ThrowIfCancellationRequested();
-            var examples = ExamplesOfStep(Step);
-            double labelled = examples.Sum(e => e.LabelledTokens);
-            double rate = Schedule.RateAt(Step);
-            // The whole step is queued with its scalars on the backend; the host waits once, in Read.
-            scalars.Begin(optimizer.Next(rate));
-            set.ZeroGradients();
-            int micro = 0;
-            foreach (var chunk in examples.Chunk(options.BatchSize))
+            while (Step < TotalSteps)
             {
-                var batch = new ReftBatch(chunk);
-                var dropout = set.Config.Dropout > 0 ? new DropoutMasks(set.Config.Dropout, (ulong)options.Seed, Step, micro) : null;
-                ReftObjective.ForwardBackward(model, set, batch, 1 / labelled, dropout, scalars);
-                tokens += batch.RealTokens;
-                micro++;
+                if (inFlight.Count == 0)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                }
+                while (next < TotalSteps && inFlight.Count < depth && !cancellation.IsCancellationRequested
+                    && (inFlight.Count == 0 || !Saves(inFlight.Peek().Index + 1, checkpointPath)))
+                {
+                    inFlight.Enqueue(QueueStep(next, next % 2 == 0 ? even : odd, inFlight.Count > 0 ? inFlight.Peek().Scalars : null));
+                    next++;
+                }
+                var step = inFlight.Dequeue();
+                var (loss, norm) = Finish(step, checkpointPath);
+                tokens += step.Tokens;
+                double seconds = clock.Elapsed.TotalSeconds;
+                int done = Step - startStep;
+                progress?.Report(new StepReport(Step, TotalSteps, (Step - 1) / StepsPerEpoch + 1, loss, step.Rate, norm,
+                    tokens / Math.Max(seconds, 1e-9), TimeSpan.FromSeconds(seconds / done * (TotalSteps - Step))));
             }
-            AdamWOptimizer.ClipGradients(set, options.MaxGradNorm, scalars);
-            StepResult result;
-            try
+        }
+        finally
+        {
+            // After an exception: the step queued behind the one that threw has changed nothing; wait for it before
+            // its scalars are freed, its result moot.
+            foreach (var step in inFlight)
             {
-                optimizer.Apply(set, scalars); // skipped where the loss or norm is not finite
-                result = scalars.Read();
+                try
+                {
+                    step.Scalars.Read();
+                }
+                catch (InvalidOperationException)
+                {
+                }
             }
-            catch (InvalidOperationException e)
-            {
-                throw new TrainingDivergedException(
-                    $"training diverged at step {Step + 1}: the update overflowed ({e.Message}). Nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}).");
-            }
-            double loss = result.Loss / labelled;
-            double norm = result.GradientNorm;
-            if (!double.IsFinite(loss) || !double.IsFinite(norm))
-            {
-                throw new TrainingDivergedException(
-                    $"training diverged at step {Step + 1}: loss {loss}, gradient norm {norm}. The parameters were left as they were and nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}) or --max-grad-norm.");
-            }
-            losses.Add(loss);
-            Step++;
-            if (checkpointPath is not null && (Step % options.SaveEvery == 0 || Step == TotalSteps))
-            {
-                SaveCheckpoint(checkpointPath);
-            }
-            double seconds = clock.Elapsed.TotalSeconds;
-            int done = Step - startStep;
-            progress?.Report(new StepReport(Step, TotalSteps, (Step - 1) / StepsPerEpoch + 1, loss, rate, norm,
-                tokens / Math.Max(seconds, 1e-9), TimeSpan.FromSeconds(seconds / done * (TotalSteps - Step))));
         }
     }
+
+    // Queues step `index` whole (its micro-batches, clipping, AdamW and the retraction) on `scalars`, behind
+    // `previous` when that step has not been read. An update the backend refuses at once (the CPU backend's
+    // degenerate retraction) is kept for Finish, so the steps before it are still counted.
+    private QueuedStep QueueStep(int index, StepScalars scalars, StepScalars? previous)
+    {
+        var examples = ExamplesOfStep(index);
+        double labelled = examples.Sum(e => e.LabelledTokens);
+        double rate = Schedule.RateAt(index);
+        var update = optimizer.Next(rate);
+        if (previous is null)
+        {
+            scalars.Begin(update);
+        }
+        else
+        {
+            scalars.Begin(update, previous);
+        }
+        set.ZeroGradients();
+        long tokens = 0;
+        int micro = 0;
+        foreach (var chunk in examples.Chunk(options.BatchSize))
+        {
+            var batch = new ReftBatch(chunk);
+            var dropout = set.Config.Dropout > 0 ? new DropoutMasks(set.Config.Dropout, (ulong)options.Seed, index, micro) : null;
+            ReftObjective.ForwardBackward(model, set, batch, 1 / labelled, dropout, scalars);
+            tokens += batch.RealTokens;
+            micro++;
+        }
+        AdamWOptimizer.ClipGradients(set, options.MaxGradNorm, scalars);
+        InvalidOperationException? refused = null;
+        try
+        {
+            optimizer.Apply(set, scalars); // skipped where the loss or norm is not finite
+        }
+        catch (InvalidOperationException e)
+        {
+            refused = e;
+        }
+        return new QueuedStep(index, scalars, labelled, rate, tokens, refused);
+    }
+
+    // Reads a queued step (the host's one wait per step), checks it, counts it and saves a checkpoint when due.
+    private (double Loss, double Norm) Finish(QueuedStep step, string? checkpointPath)
+    {
+        StepResult result;
+        try
+        {
+            result = step.Scalars.Read();
+            if (step.Refused is { } refused)
+            {
+                throw refused;
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new TrainingDivergedException(
+                $"training diverged at step {step.Index + 1}: the update overflowed ({e.Message}). Nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}).");
+        }
+        double loss = result.Loss / step.Labelled;
+        double norm = result.GradientNorm;
+        if (!double.IsFinite(loss) || !double.IsFinite(norm))
+        {
+            throw new TrainingDivergedException(
+                $"training diverged at step {step.Index + 1}: loss {loss}, gradient norm {norm}. The parameters were left as they were and nothing of this step was saved; {LastCheckpoint(checkpointPath)}. Try a lower --lr (now {options.LearningRate}) or --max-grad-norm.");
+        }
+        losses.Add(loss);
+        Step++;
+        if (Saves(Step, checkpointPath))
+        {
+            SaveCheckpoint(checkpointPath!);
+        }
+        return (loss, norm);
+    }
+
+    // Whether the checkpoint is written once `stepsDone` steps are done.
+    private bool Saves(int stepsDone, string? checkpointPath) =>
+        checkpointPath is not null && (stepsDone % options.SaveEvery == 0 || stepsDone == TotalSteps);
 
     /// <summary>Writes parameters, AdamW moments and the trainer state to one file, atomically.</summary>
     public void SaveCheckpoint(string path)
@@ -166,18 +247,26 @@ public sealed class ReftTrainer
         losses.AddRange(root.GetProperty("losses").EnumerateArray().Select(e => double.Parse(e.GetString()!, CultureInfo.InvariantCulture)));
     }
 
-    // The examples of optimizer step `step`: a seeded permutation per epoch, cut into steps of batch * accumulation.
+    // The examples of optimizer step `step`: a seeded permutation per epoch (made once per epoch, not per step:
+    // O(examples) of host work between two steps), cut into steps of batch * accumulation.
     private ReftExample[] ExamplesOfStep(int step)
     {
         int epoch = step / StepsPerEpoch;
+        if (shuffled.Epoch != epoch)
+        {
+            int[] order = Enumerable.Range(0, data.Examples.Count).ToArray();
+            new Random(unchecked(options.Seed * 1_000_003 + epoch)).Shuffle(order);
+            shuffled = (epoch, order);
+        }
         int perStep = options.BatchSize * options.GradientAccumulation;
-        int[] order = Enumerable.Range(0, data.Examples.Count).ToArray();
-        new Random(unchecked(options.Seed * 1_000_003 + epoch)).Shuffle(order);
         int first = step % StepsPerEpoch * perStep;
-        return [.. order.Skip(first).Take(perStep).Select(i => data.Examples[i])];
+        return [.. shuffled.Order.Skip(first).Take(perStep).Select(i => data.Examples[i])];
     }
 
     private string OptionsText() => options.ToString();
+
+    // A step queued and not yet read: its scalars, what its report needs, and an update the backend refused.
+    private sealed record QueuedStep(int Index, StepScalars Scalars, double Labelled, double Rate, long Tokens, InvalidOperationException? Refused);
 
     private static string LastCheckpoint(string? path) =>
         path is not null && File.Exists(path) ? $"the last good checkpoint is {path}" : "no checkpoint was written yet";

@@ -7,7 +7,10 @@ internal sealed class SynchronousProgress(Action<StepReport> report) : IProgress
 {
     public void Report(StepReport value) => report(value);
 
-    /// <summary>Runs <paramref name="trainer"/> for its first <paramref name="steps"/> steps, then stops it (no checkpoint).</summary>
+    /// <summary>
+    /// Runs <paramref name="trainer"/> for its first <paramref name="steps"/> steps, then stops it (no checkpoint).
+    /// On a backend that queues work the trainer also finishes the one step it had queued behind the last.
+    /// </summary>
     public static void TrainSteps(ReftTrainer trainer, int steps)
     {
         using var stop = new CancellationTokenSource();

@@ -54,36 +54,10 @@ public sealed class QueuedStepTests
     public void On_a_backend_that_queues_steps_save_resume_and_continue_give_the_same_losses_bit_for_bit()
     {
         using var backend = new CudaBackend(Emulated.Runtime);
-        var (model, tokenizer) = Stories.Load(backend);
-        using (model)
-        {
-            var data = Stories.Dataset(tokenizer);
-            var options = new TrainingOptions { Epochs = 4, BatchSize = 2, LearningRate = 4e-3, Seed = 1, SaveEvery = 2 };
-            string checkpoint = Path.Combine(TestData.TempDirectory(), ReftTrainer.CheckpointFile);
-
-            using var straight = InterventionSet.Create(LoReft, model, seed: 3);
-            var reference = new ReftTrainer(model, straight, data, options);
-            reference.Train();
-
-            using var first = InterventionSet.Create(LoReft, model, seed: 3);
-            var interrupted = new ReftTrainer(model, first, data, options);
-            using var stop = new CancellationTokenSource();
-            var progress = new SynchronousProgress(r =>
-            {
-                if (r.Step == 4)
-                {
-                    stop.Cancel();
-                }
-            });
-            Assert.Throws<OperationCanceledException>(() => interrupted.Train(checkpoint, progress, stop.Token));
-            Assert.That(interrupted.Step, Is.EqualTo(4), "nothing was queued past the step that saved");
-
-            using var restored = InterventionSet.Load(checkpoint, model);
-            var resumed = new ReftTrainer(model, restored, data, options);
-            resumed.Resume(checkpoint);
-            resumed.Train(checkpoint);
-            Assert.That(resumed.Losses, Is.EqualTo(reference.Losses), "losses after resuming, bit for bit");
-        }
+        var options = new TrainingOptions { Epochs = 4, BatchSize = 2, LearningRate = 4e-3, Seed = 1, SaveEvery = 2 };
+        var (straight, resumed, stoppedAt) = ResumedRun.Compare(backend, LoReft, options, stopAfter: 4);
+        Assert.That(stoppedAt, Is.EqualTo(4), "nothing was queued past the step that saved");
+        Assert.That(resumed, Is.EqualTo(straight), "losses after resuming, bit for bit");
     }
 
     private static float[] Values(IBackend backend, Tensors.Tensor t)

@@ -32,36 +32,8 @@ public sealed class TrainerTests
     public void Save_resume_and_continue_gives_the_same_losses_bit_for_bit()
     {
         using var backend = new CpuBackend<float>();
-        var (model, tokenizer) = Stories.Load(backend);
-        using (model)
-        {
-            var data = Stories.Dataset(tokenizer);
-            var options = TenSteps with { SaveEvery = 3 };
-            string checkpoint = Path.Combine(TestData.TempDirectory(), ReftTrainer.CheckpointFile);
-
-            using var straight = InterventionSet.Create(LoReft, model, seed: 3);
-            var reference = new ReftTrainer(model, straight, data, options);
-            reference.Train();
-
-            using var first = InterventionSet.Create(LoReft, model, seed: 3);
-            var interrupted = new ReftTrainer(model, first, data, options);
-            using var stop = new CancellationTokenSource();
-            var progress = new SynchronousProgress(r =>
-            {
-                if (r.Step == 6)
-                {
-                    stop.Cancel();
-                }
-            });
-            Assert.Throws<OperationCanceledException>(() => interrupted.Train(checkpoint, progress, stop.Token));
-
-            using var restored = InterventionSet.Load(checkpoint, model);
-            var resumed = new ReftTrainer(model, restored, data, options);
-            resumed.Resume(checkpoint);
-            Assert.That(resumed.Step, Is.EqualTo(6));
-            resumed.Train(checkpoint);
-            Assert.That(resumed.Losses, Is.EqualTo(reference.Losses), "losses after resuming, bit for bit");
-        }
+        var (straight, resumed, _) = ResumedRun.Compare(backend, LoReft, TenSteps with { SaveEvery = 3 }, stopAfter: 6);
+        Assert.That(resumed, Is.EqualTo(straight), "losses after resuming, bit for bit");
     }
 
     [Test]

@@ -60,10 +60,7 @@ public sealed partial class CudaBackend
     {
         var (xs, w, o) = (Cast(x), Cast(weight), Cast(output));
         using var op = Op("matmul", OpWork.Linear(xs.Rows, xs.Columns, w.Rows));
-        if (xs.Columns != w.Columns || o.Rows != xs.Rows || o.Columns != w.Rows)
-        {
-            throw new ArgumentException($"matmul: x {xs.ShapeText}, weight {w.ShapeText}, output {o.ShapeText}");
-        }
+        RequireLinear(xs, w, o, "matmul");
         blas.Linear(xs.BFloat16, w.BFloat16, o.BFloat16, xs.Rows, xs.Columns, w.Rows, Stream);
     }
 
@@ -72,10 +69,7 @@ public sealed partial class CudaBackend
     {
         var (xs, w, r, o) = (Cast(x), Cast(weight), Cast(residual), Cast(output));
         using var op = Op("matmul + residual", OpWork.Linear(xs.Rows, xs.Columns, w.Rows, addend: true));
-        if (xs.Columns != w.Columns || o.Rows != xs.Rows || o.Columns != w.Rows)
-        {
-            throw new ArgumentException($"matmul + residual: x {xs.ShapeText}, weight {w.ShapeText}, output {o.ShapeText}");
-        }
+        RequireLinear(xs, w, o, "matmul + residual");
         RequireSameShape(r, o, "matmul + residual");
         blas.LinearAdd(xs.BFloat16, w.BFloat16, r.BFloat16, o.BFloat16, xs.Rows, xs.Columns, w.Rows, Stream);
     }
@@ -91,6 +85,15 @@ public sealed partial class CudaBackend
         }
         // Accumulating is cuBLAS's beta = 1: the sum is formed in fp32 and rounded to bf16 once.
         blas.LinearInputGrad(dy.BFloat16, w.BFloat16, dx.BFloat16, dy.Rows, w.Columns, w.Rows, Stream, beta: accumulate ? 1 : 0);
+    }
+
+    // output (m, n) = x (m, k) weight^T with weight (n, k).
+    private static void RequireLinear(CudaTensor x, CudaTensor weight, CudaTensor output, string what)
+    {
+        if (x.Columns != weight.Columns || output.Rows != x.Rows || output.Columns != weight.Rows)
+        {
+            throw new ArgumentException($"{what}: x {x.ShapeText}, weight {weight.ShapeText}, output {output.ShapeText}");
+        }
     }
 
     /// <inheritdoc />

@@ -73,20 +73,7 @@ internal sealed unsafe class PinnedUploadRing : IDisposable
     }
 
     /// <summary>Waits for the stream to pass every copy, then frees the page-locked memory and the events.</summary>
-    public void Dispose()
-    {
-        if (memory is not null)
-        {
-            stream.Synchronize();
-        }
-        memory?.Dispose();
-        memory = null;
-        foreach (var e in drained)
-        {
-            e?.Dispose();
-        }
-        Array.Clear(drained);
-    }
+    public void Dispose() => Release();
 
     private void NextChunk()
     {
@@ -99,16 +86,22 @@ internal sealed unsafe class PinnedUploadRing : IDisposable
     // A new ring of chunkBytes chunks, once the device has read everything the old one held.
     private void Allocate(long chunkBytes)
     {
+        Release();
+        memory = runtime.AllocatePinned<byte>(chunkBytes * Chunks);
+        ChunkBytes = chunkBytes;
+        chunk = 0;
+        used = 0;
+    }
+
+    // Frees the memory and the events once the stream has passed every copy from the ring.
+    private void Release()
+    {
         if (memory is not null)
         {
             stream.Synchronize();
             memory.Dispose();
             memory = null;
         }
-        memory = runtime.AllocatePinned<byte>(chunkBytes * Chunks);
-        ChunkBytes = chunkBytes;
-        chunk = 0;
-        used = 0;
         foreach (var e in drained)
         {
             e?.Dispose();

@@ -5,7 +5,7 @@
 #   out/gpu-bundle/NativeReft.GpuRunner   the [Category("Gpu")] tests under NUnit's own runner
 #   out/gpu-bundle/NativeReft.Bench       the BenchmarkDotNet suites, in process (gpu-kernel-bench.sh runs the GPU one)
 #   out/gpu-bundle/libnativereft_emu.so   the kernel emulator, so the bundle's --device emu works for a dry run
-#   out/gpu-bundle/gpu-test.sh            runs doctor, then the GPU tests (see that script)
+#   out/gpu-bundle/gpu-run.sh             every GPU check and measurement in one time budget (see that script)
 #
 # Each program is a self-contained linux-x64 single file: the framework trimmed (TrimMode=partial: our code,
 # NUnit and the tokenizer library stay whole), compressed. The bundle must stay under 64 MiB, the most a device
@@ -46,12 +46,12 @@ if [[ -f $stories/stories260K.bin ]]; then
   mkdir -p "$out/data/stories260K"
   cp "$stories/stories260K.bin" "$stories/tok512.bin" "$out/data/stories260K/"
 else
-  echo "warning: $stories is missing: the bundle's stories260K tests and gpu-check's training steps will fail"
+  echo "warning: $stories is missing: the bundle's stories260K tests and gpu-run.sh's loreft phase will fail"
 fi
 
 echo "self-test of the trimmed runner:"
 "$out/NativeReft.GpuRunner" --category RunnerSelfTest | tail -n 1
-"$out/NativeReft.GpuRunner" --category RunnerSelfTest --test 'RunnerSelfTests\.Numeric' | tail -n 1 # gpu-check's --test
+"$out/NativeReft.GpuRunner" --category RunnerSelfTest --test 'RunnerSelfTests\.Numeric' | tail -n 1 # gpu-run.sh's --test
 "$out/NativeReft.GpuRunner" --category RunnerSelfTest --exclude 'RunnerSelfTests\.Numeric' | tail -n 1 # and --exclude
 echo "the trimmed CLI: $("$out/nativereft" doctor 2>&1 | tail -n 1)"
 

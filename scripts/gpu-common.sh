@@ -1,4 +1,4 @@
-# Sourced by the scripts that run on the GPU machine (gpu-test.sh, gpu-check.sh, gpu-bench.sh): finds the bundle
+# Sourced by the scripts that run on the GPU machine (gpu-run.sh, gpu-kernel-bench.sh): finds the bundle
 # scripts/gpu-bundle.sh built ($bundle: $NATIVEREFT_BUNDLE, the folder of the calling script when it is the
 # bundle, else out/gpu-bundle in the repo), makes the logs folder ($logs: $NATIVEREFT_GPU_LOGS, default
 # ./gpu-logs) and puts NVRTC and cuBLAS on the loader path.

@@ -1,6 +1,6 @@
-# Sourced by gpu-test.sh and gpu-check.sh on the GPU machine. NVRTC and cuBLAS may live in the CUDA toolkit or
-# in Python wheels (nvidia-*-cu13) rather than on the loader path: put every folder that holds one on
-# LD_LIBRARY_PATH (the driver's libcuda.so.1 is already there).
+# Sourced by gpu-common.sh on the GPU machine, and by bench/peers/run.sh for nativereft. NVRTC and cuBLAS may
+# live in the CUDA toolkit or in Python wheels (nvidia-*-cu13) rather than on the loader path: put every folder
+# that holds one on LD_LIBRARY_PATH (the driver's libcuda.so.1 is already there).
 roots=(/usr/local /opt /usr/lib/x86_64-linux-gnu)
 if command -v python3 >/dev/null; then
   site="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || true)"

@@ -33,8 +33,30 @@ public abstract class KernelBench
     /// <summary>Rows: batch x sequence (8 x 512 on a GPU; 64 under the emulator).</summary>
     public static int Tokens => OnGpu ? 4096 : 64;
 
-    /// <summary>The shapes the issue names and one odd size; the odd one alone under the emulator.</summary>
-    public static IEnumerable<string> Shapes() => OnGpu ? ["llama2-7b", "llama3-8b", "tinyllama-1.1b", "odd"] : ["odd"];
+    /// <summary>
+    /// The shapes the issue names and one odd size, or those NATIVEREFT_BENCH_SHAPES lists (comma-separated, e.g.
+    /// "llama2-7b" when a GPU lease has time for one); the odd one alone under the emulator.
+    /// </summary>
+    public static IEnumerable<string> Shapes() => OnGpu ? ChosenShapes(Environment.GetEnvironmentVariable(ShapesVariable)) : ["odd"];
+
+    /// <summary>The environment variable that picks <see cref="Shapes"/> on a GPU.</summary>
+    public const string ShapesVariable = "NATIVEREFT_BENCH_SHAPES";
+
+    /// <summary>The shapes a NATIVEREFT_BENCH_SHAPES value names (empty or "all": every default one), each checked.</summary>
+    public static string[] ChosenShapes(string? list)
+    {
+        string[] all = ["llama2-7b", "llama3-8b", "tinyllama-1.1b", "odd"];
+        string[] names = (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length == 0 || names is ["all"])
+        {
+            return all;
+        }
+        foreach (string name in names)
+        {
+            ModelShapes.ByName(name); // an unknown name stops the suite with the list of known ones
+        }
+        return names;
+    }
 
     /// <summary>The shape's config.</summary>
     protected LlamaConfig Config => ModelShapes.ByName(Shape);

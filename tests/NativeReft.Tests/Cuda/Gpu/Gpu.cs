@@ -5,7 +5,7 @@ namespace NativeReft.Tests.Cuda.Gpu;
 /// <summary>
 /// The GPU the [Category("Gpu")] tests share (one context for all of them). Without a driver or a usable GPU,
 /// every GPU test is skipped with the reason, on CI too: CI has no GPU; these tests run where one is, from the
-/// bundle that scripts/gpu-bundle.sh builds (scripts/gpu-test.sh).
+/// bundle that scripts/gpu-bundle.sh builds (scripts/gpu-run.sh).
 /// </summary>
 internal static class Gpu
 {
@@ -46,7 +46,7 @@ internal static class Gpu
     {
         if (!CudaRuntime.IsDriverAvailable)
         {
-            unavailable = "no CUDA driver (libcuda.so.1 not found): GPU tests need an NVIDIA GPU; run them with scripts/gpu-test.sh";
+            unavailable = "no CUDA driver (libcuda.so.1 not found): GPU tests need an NVIDIA GPU; run them with scripts/gpu-run.sh tests";
             return;
         }
         try

@@ -28,10 +28,11 @@
 #   NATIVEREFT_GPU_OUT      a folder that gets only summary.txt and gpu-logs.tgz (every log), both rewritten after
 #                           each step: a device call brings back at most 8 files
 #   NATIVEREFT_GPU_LOGS     where the logs are written (default ./gpu-logs, or a temporary folder with the above)
-#   NATIVEREFT_GPU_DEVICE   the CLI's --device (default cuda; emu makes a dry run of the CLI steps without a GPU)
+#   NATIVEREFT_GPU_DEVICE   the CLI's --device (default cuda; emu: a dry run of the CLI steps without a GPU, with no
+#                           peers, 2 epochs for the LoReFT run and BENCH_SHAPE for the graph phase)
 #   BENCH_SHAPE, BENCH_SEQ, BENCH_BATCH, BENCH_STEPS   train-7b's workload (llama2-7b, 512, 8, 10)
 #   BENCH_PEERS             train-7b's peers (default "peft_lora hook_loreft"; none: NativeReft alone)
-# Exit code: 0 when every step that ran passed, 1 when one failed or was cut short, 2 on bad arguments.
+# Exit code: 0 when every step ran and passed, 1 when one failed, was cut short or did not fit, 2 on bad arguments.
 set -uo pipefail
 
 phases=(doctor train-7b tests kernels loreft attention graph sanitizers)
@@ -54,8 +55,10 @@ repo="$(cd "$here/.." && pwd)" # $here: this script's folder (gpu-common.sh)
 [[ -f $repo/bench/peers/run.sh ]] || repo="$(pwd)" # the bundle's copy of this script: run from the repo root
 device="${NATIVEREFT_GPU_DEVICE:-cuda}"
 shape="${BENCH_SHAPE:-llama2-7b}" seq="${BENCH_SEQ:-512}" batch="${BENCH_BATCH:-8}" steps="${BENCH_STEPS:-10}"
-peers="${BENCH_PEERS:-peft_lora hook_loreft}"
-[[ $device == cuda ]] || peers=none # the PyTorch peers run on a GPU only
+peers="${BENCH_PEERS:-peft_lora hook_loreft}" graph_shape=tinyllama-1.1b epochs=300 bench_epochs=50
+if [[ $device != cuda ]]; then # a dry run of the CLI steps (CI runs one on the emulator): small and short
+  peers=none graph_shape="$shape" epochs=2 bench_epochs=2
+fi
 cli="$bundle/nativereft"
 data="$bundle/data/stories260K"
 model=(--model "$data/stories260K.bin" --tokenizer "$data/tok512.bin")
@@ -73,6 +76,7 @@ step() {
   local left=$((deadline - SECONDS))
   if (( left < 10 )); then
     rows+=("$name|skipped (out of time)|-|-")
+    failed=1
     leave_over
     save
     return
@@ -115,9 +119,9 @@ summary() {
   local gpu
   gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
   echo "== summary (${gpu:-no GPU found}, --device $device; budget $budget s, $((SECONDS)) s used; logs in $logs)"
-  printf '%-24s %-30s %-7s %s\n' step status time log
+  printf '%-28s %-30s %-7s %s\n' step status time log
   local row a b c d
-  for row in "${rows[@]}"; do IFS='|' read -r a b c d <<< "$row"; printf '%-24s %-30s %-7s %s\n' "$a" "$b" "$c" "$d"; done
+  for row in "${rows[@]}"; do IFS='|' read -r a b c d <<< "$row"; printf '%-28s %-30s %-7s %s\n' "$a" "$b" "$c" "$d"; done
   if [[ -f $logs/$native_log ]]; then
     echo "-- nativereft bench train, $shape seq $seq batch $batch"
     grep -E '^(step [0-9.]+ ms|MFU|peak |step (replayed|queued)|the residual add runs outside)' "$logs/$native_log" | head -n 5
@@ -166,13 +170,13 @@ run_kernels() {
 }
 
 run_loreft() {
-  step train train.log 90 "$cli" "${train[@]}" --epochs 300 --out "$logs/run"
+  step train train.log 90 "$cli" "${train[@]}" --epochs "$epochs" --out "$logs/run"
   step eval eval.log 30 "$cli" eval "${model[@]}" --device "$device" --data "$bundle/memorise.jsonl" --intervention "$logs/run"
   step generate generate.log 30 "$cli" generate "${model[@]}" --device "$device" --intervention "$logs/run" \
     --prompt "Who is Lily?" --temperature 0 --max-tokens 200
   step "bench generate" bench-generate.log 30 "$cli" generate "${model[@]}" --device "$device" \
     --prompt "Once upon a time" --temperature 0 --max-tokens 256
-  step "bench train" bench-train.log 60 "$cli" "${train[@]}" --epochs 50 --out "$logs/bench-run"
+  step "bench train" bench-train.log 60 "$cli" "${train[@]}" --epochs "$bench_epochs" --out "$logs/bench-run"
 }
 
 run_attention() {
@@ -183,7 +187,7 @@ run_attention() {
 run_graph() {
   local mode
   for mode in off on; do
-    step "graph $mode, 1.1B" "train-graph-$mode.log" 90 "$cli" bench train --shape tinyllama-1.1b --seq "$seq" \
+    step "graph $mode, $graph_shape" "train-graph-$mode.log" 90 "$cli" bench train --shape "$graph_shape" --seq "$seq" \
       --batch "$batch" --steps 5 --warmup 1 --device "$device" --graph "$mode"
   done
 }

@@ -86,9 +86,9 @@ public sealed class GpuRunScriptTests
 
         Assert.That(exit, Is.EqualTo(0), output);
         string[] steps = ["doctor", "train llama2-7b + peers", "GPU tests, tc", "GPU tests", "kernel suite", "train",
-            "eval", "generate", "bench generate", "bench train", "direct attention", "graph off, 1.1B", "graph on, 1.1B"];
+            "eval", "generate", "bench generate", "bench train", "direct attention", "graph off, tinyllama-1.1b", "graph on, tinyllama-1.1b"];
         string summary = File.ReadAllText(Path.Combine(outFolder, "summary.txt"));
-        var table = summary.Split('\n').Where(l => l.Contains(" pass ")).Select(l => l[..24].Trim()).ToArray();
+        var table = summary.Split('\n').Where(l => l.Contains(" pass ")).Select(l => l[..28].Trim()).ToArray();
         Assert.That(table, Is.EqualTo(steps), summary);
         Assert.That(Directory.GetFiles(outFolder).Select(Path.GetFileName), Is.EquivalentTo(new[] { "summary.txt", "gpu-logs.tgz" }));
         Assert.That(summary, Does.Contain("MFU 44.6%").And.Contain("peak device memory 30.00 GiB"), "the 7B step's figures");
@@ -103,7 +103,7 @@ public sealed class GpuRunScriptTests
     [Test]
     public void TheBudgetCutsAStepAndLeavesTheRestForARerun()
     {
-        var (exit, output) = Run(budget: 11, environment: [("FAKE_SLEEP", "60")], phases: ["doctor", "tests"]);
+        var (exit, output) = Run(budget: 15, environment: [("FAKE_SLEEP", "60")], phases: ["doctor", "tests"]);
 
         Assert.That(exit, Is.EqualTo(1), output);
         Assert.That(output, Does.Match(@"doctor\s+CUT at its \d+ s limit"));
@@ -119,7 +119,7 @@ public sealed class GpuRunScriptTests
 
         Assert.That(exit, Is.EqualTo(1), output);
         Assert.That(output, Does.Match(@"GPU tests\s+FAIL \(exit 1\)"));
-        Assert.That(output, Does.Match(@"graph on, 1.1B\s+pass"));
+        Assert.That(output, Does.Match(@"graph on, tinyllama-1.1b\s+pass"));
     }
 
     [Test]

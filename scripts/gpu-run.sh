@@ -116,8 +116,6 @@ figure() { # figure LABEL LOG PATTERN: LOG's last line matching PATTERN, labelle
 
 summary() {
   echo
-  local gpu
-  gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
   echo "== summary (${gpu:-no GPU found}, --device $device; budget $budget s, $((SECONDS)) s used; logs in $logs)"
   printf '%-28s %-30s %-7s %s\n' step status time log
   local row a b c d
@@ -209,6 +207,7 @@ run_sanitizers() {
 }
 
 nvidia-smi > "$logs/nvidia-smi.txt" 2>&1
+gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)" # once: it takes a while
 for phase in "${selected[@]}"; do
   "run_${phase//-/_}"
 done

@@ -87,9 +87,11 @@ step() {
   timeout -k 10 "$cap" "$@" > "$logs/$log" 2>&1
   local rc=$?
   tail -n 5 "$logs/$log"
+  (( rc == 137 && SECONDS - start < cap )) && rc=9137 # killed before its limit: not timeout's doing
   case $rc in
     0) status=pass ;;
     124 | 137) status="CUT at its $cap s limit"; failed=1; leave_over ;;
+    9137) status="FAIL (killed: out of memory?)"; failed=1 ;;
     *) status="FAIL (exit $rc)"; failed=1 ;;
   esac
   rows+=("$name|$status|$((SECONDS - start)) s|$log")

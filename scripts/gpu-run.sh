@@ -62,8 +62,10 @@ fi
 cli="$bundle/nativereft"
 data="$bundle/data/stories260K"
 model=(--model "$data/stories260K.bin" --tokenizer "$data/tok512.bin")
-train=(train "${model[@]}" --device "$device" --data "$bundle/memorise.jsonl" --rank 4 --layers all --positions f1+l1 --lr 2e-2 --batch-size 3)
-tensor_cores='AttentionKernelGpuTests\..*\(tc |head_size_64'
+dataset="$bundle/memorise.jsonl"
+train=(train "${model[@]}" --device "$device" --data "$dataset" --rank 4 --layers all --positions f1+l1 --lr 2e-2 --batch-size 3)
+tc_attention='AttentionKernelGpuTests\..*\(tc ' # the attention kernels' tensor-core cases
+tensor_cores="$tc_attention|head_size_64" # and the training step that takes them
 native_log="peer-nativereft-$shape-seq$seq-b$batch.log" # bench/peers/run.sh's log of nativereft bench train
 
 declare -a rows=() left_over=()
@@ -171,7 +173,7 @@ run_kernels() {
 
 run_loreft() {
   step train train.log 90 "$cli" "${train[@]}" --epochs "$epochs" --out "$logs/run"
-  step eval eval.log 30 "$cli" eval "${model[@]}" --device "$device" --data "$bundle/memorise.jsonl" --intervention "$logs/run"
+  step eval eval.log 30 "$cli" eval "${model[@]}" --device "$device" --data "$dataset" --intervention "$logs/run"
   step generate generate.log 30 "$cli" generate "${model[@]}" --device "$device" --intervention "$logs/run" \
     --prompt "Who is Lily?" --temperature 0 --max-tokens 200
   step "bench generate" bench-generate.log 30 "$cli" generate "${model[@]}" --device "$device" \
@@ -204,7 +206,7 @@ run_sanitizers() {
   done
   for tool in memcheck racecheck synccheck; do
     step "$tool, tc attention" "$tool-attention.log" 150 "$sanitizer" --tool "$tool" --error-exitcode 3 \
-      "$bundle/NativeReft.GpuRunner" --test 'AttentionKernelGpuTests\..*\(tc '
+      "$bundle/NativeReft.GpuRunner" --test "$tc_attention"
   done
 }
 
@@ -213,6 +215,6 @@ gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/n
 for phase in "${selected[@]}"; do
   "run_${phase//-/_}"
 done
-summary | tee "$logs/summary.txt"
 save
+cat "$logs/summary.txt"
 exit "$failed"

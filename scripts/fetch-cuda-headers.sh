@@ -1,39 +1,52 @@
 #!/usr/bin/env bash
-# Fetches CUDA 11.8's headers and stub libraries (cuda.h, cublasLt.h, nvrtc.h, ...; stubs/libcuda.so, ...) from
-# Debian non-free's nvidia-cuda-dev, without installing it (the package pulls in ~3 GB), into one folder, and prints
-# that folder. InteropHeaderTests compile our P/Invoke declarations against them (NATIVEREFT_CUDA_SDK=<folder>), so
-# a wrong signature or constant fails here rather than in a GPU lease.
-#   usage: scripts/fetch-cuda-headers.sh [folder]   (default ~/.cache/nativereft/cuda-11.8; kept between runs)
+# Fetches the headers and stub libraries (cuda.h, cublasLt.h, nvrtc.h, ...; stubs/libcuda.so, ...) of two CUDA
+# versions from Debian's non-free nvidia-cuda-dev, without installing it (it pulls in ~3 GB): 11.8 (Debian 12) and
+# 12.4 (Debian 13), one folder each, cuda-11.8/ and cuda-12.4/ under ROOT, and prints those folders.
+# InteropHeaderTests compile our P/Invoke declarations against each, so a wrong signature, a symbol a header
+# renames (cuMemAlloc -> cuMemAlloc_v2) or a wrong constant fails here rather than in a GPU lease.
+#   usage: scripts/fetch-cuda-headers.sh [ROOT]   (default ~/.cache/nativereft; kept between runs; no root needed)
 set -euo pipefail
-target="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/nativereft/cuda-11.8}"
-if [[ -f $target/include/cuda.h && -f $target/stubs/libcuda.so ]]; then
-  echo "$target"
-  exit 0
-fi
+root="${1:-${NATIVEREFT_CUDA_HEADERS:-${XDG_CACHE_HOME:-$HOME/.cache}/nativereft}}"
+mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-# The package is non-free: `apt-get download` needs that component in the sources and its lists fetched.
-if ! (cd "$work" && apt-get download -qq nvidia-cuda-dev >&2 2>/dev/null); then
-  sources=/etc/apt/sources.list.d/debian.sources
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "cannot download nvidia-cuda-dev: add 'non-free' to the Components of $sources and run 'apt-get update' (as root)" >&2
-    exit 1
+# deb SUITE COMPONENT PACKAGE FILE: downloads the package's current version in that suite (read from the index, so
+# a rebuilt package does not break the script; awk reads the whole index, so pipefail sees no broken pipe).
+deb() {
+  local path
+  path="$(curl -fsSL "$mirror/dists/$1/$2/binary-amd64/Packages.xz" | xz -dc \
+    | awk -v p="$3" '$1 == "Package:" { hit = ($2 == p) } hit && !found && $1 == "Filename:" { print $2; found = 1 }')"
+  [[ -n $path ]] || { echo "error: no package $3 in $mirror $1/$2" >&2; return 1; }
+  curl -fsSL -o "$4" "$mirror/$path"
+}
+
+# fetch VERSION SUITE
+fetch() {
+  local target="$root/cuda-$1" work
+  if [[ -f $target/include/cuda.h && -f $target/stubs/libcuda.so ]]; then
+    echo "$target"
+    return
   fi
-  [[ -f $sources ]] && sed -E -i '/^Components:/{/[[:space:]]non-free([[:space:]]|$)/!s/$/ non-free/}' "$sources"
-  apt-get update -qq >&2
-  (cd "$work" && apt-get download -qq nvidia-cuda-dev >&2)
-fi
+  work="$(mktemp -d)"
+  echo "fetching CUDA $1's headers (nvidia-cuda-dev, Debian $2 non-free, about 900 MB)" >&2
+  deb "$2" non-free nvidia-cuda-dev "$work/dev.deb"
+  mkdir "$work/x"
+  dpkg-deb --fsys-tarfile "$work/dev.deb" | tar -x -C "$work/x" --wildcards './usr/include/*' './usr/lib/x86_64-linux-gnu/stubs/*'
+  rm "$work/dev.deb"
+  # From 12.x, cuda_fp16.h includes libcu++'s <nv/target>, which Debian packages apart (libcu++-dev, main).
+  if grep -q '<nv/target>' "$work/x/usr/include/cuda_fp16.h" && [[ ! -e $work/x/usr/include/nv/target ]]; then
+    deb "$2" main libcu++-dev "$work/cu.deb"
+    dpkg-deb -x "$work/cu.deb" "$work/cu"
+    cp -r "$work/cu/usr/include/nv" "$work/x/usr/include/"
+  fi
+  mkdir -p "$root"
+  rm -rf "$target.partial"
+  mkdir "$target.partial"
+  mv "$work/x/usr/include" "$target.partial/include"
+  mv "$work/x/usr/lib/x86_64-linux-gnu/stubs" "$target.partial/stubs"
+  rm -rf "$target" "$work"
+  mv "$target.partial" "$target"
+  echo "$target"
+}
 
-# 774 MB compressed; only the headers (14 MB) and the stubs are kept.
-mkdir -p "$work/x"
-dpkg-deb --fsys-tarfile "$work"/nvidia-cuda-dev_*.deb \
-  | tar -x -C "$work/x" --wildcards './usr/include/*' './usr/lib/x86_64-linux-gnu/stubs/*'
-mkdir -p "$(dirname "$target")"
-rm -rf "$target.partial"
-mkdir "$target.partial"
-mv "$work/x/usr/include" "$target.partial/include"
-mv "$work/x/usr/lib/x86_64-linux-gnu/stubs" "$target.partial/stubs"
-rm -rf "$target"
-mv "$target.partial" "$target"
-echo "$target"
+fetch 11.8 bookworm
+fetch 12.4 trixie

@@ -117,12 +117,12 @@ internal static class InteropDeclarations
     }
 
     /// <summary>
-    /// Constants our tables name that CUDA 11.8's headers do not have yet: left out of the header check (their
-    /// values were read from the newer header named here).
+    /// Constants our tables name that CUDA 11.8's headers do not have yet, with the version that added them: checked
+    /// only against headers of that version or later.
     /// </summary>
-    public static readonly Dictionary<string, string> NewerThanTheHeaders = new()
+    public static readonly Dictionary<string, Version> NewerThan118 = new()
     {
-        ["NVRTC_ERROR_TIME_FILE_WRITE_FAILED"] = "nvrtc.h of CUDA 12",
+        ["NVRTC_ERROR_TIME_FILE_WRITE_FAILED"] = new Version(12, 0),
     };
 
     /// <summary>The enums <see cref="Constants"/> covers; a new interop enum must be added there.</summary>

@@ -13,10 +13,10 @@ mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # a rebuilt package does not break the script; awk reads the whole index, so pipefail sees no broken pipe).
 deb() {
   local path
-  path="$(curl -fsSL "$mirror/dists/$1/$2/binary-amd64/Packages.xz" | xz -dc \
+  path="$(curl -fsSL --retry 3 "$mirror/dists/$1/$2/binary-amd64/Packages.xz" | xz -dc \
     | awk -v p="$3" '$1 == "Package:" { hit = ($2 == p) } hit && !found && $1 == "Filename:" { print $2; found = 1 }')"
   [[ -n $path ]] || { echo "error: no package $3 in $mirror $1/$2" >&2; return 1; }
-  curl -fsSL -o "$4" "$mirror/$path"
+  curl -fsSL --retry 3 -o "$4" "$mirror/$path"
 }
 
 # fetch VERSION SUITE

@@ -5,7 +5,7 @@ namespace NativeReft.Tests.Cuda.Headers;
 
 /// <summary>
 /// Our hand-written bindings to the CUDA driver, cuBLAS, cuBLASLt and NVRTC checked against NVIDIA's own headers
-/// and stub libraries, of CUDA 11.8 and 12.4 (from Debian: scripts/fetch-cuda-headers.sh). Without a GPU nothing
+/// and stub libraries, of CUDA 11.8 and 12.4 (from Debian: scripts/fetch-cuda.sh). Without a GPU nothing
 /// else calls the driver or cuBLAS for real, so a wrong width, a missing parameter, a v1 symbol where the header
 /// binds _v2, or a wrong enum value would first show in a GPU lease. Newer drivers and libraries keep these symbols
 /// and values (the ABI NVIDIA keeps for applications built against older toolkits).
@@ -103,7 +103,7 @@ public sealed class InteropHeaderTests(string version)
 
     /// <summary>
     /// cuda-VERSION (include/ and stubs/) under NATIVEREFT_CUDA_HEADERS, by default ~/.cache/nativereft, where
-    /// scripts/fetch-cuda-headers.sh puts it. Missing, the tests are skipped with the reason; with CI=true they fail
+    /// scripts/fetch-cuda.sh puts it. Missing, the tests are skipped with the reason; with CI=true they fail
     /// (.ci/run fetches it).
     /// </summary>
     private string Sdk()
@@ -118,7 +118,7 @@ public sealed class InteropHeaderTests(string version)
         {
             return folder;
         }
-        string reason = $"CUDA {version}'s headers are not in {folder}: run scripts/fetch-cuda-headers.sh (or set {RootVariable})";
+        string reason = $"CUDA {version}'s headers are not in {folder}: run scripts/fetch-cuda.sh (or set {RootVariable})";
         if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
         {
             Assert.Fail(reason + " (CI=true: .ci/run fetches them)");

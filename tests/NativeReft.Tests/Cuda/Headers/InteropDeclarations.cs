@@ -109,6 +109,7 @@ internal static class InteropDeclarations
         AddEnum<Interop.LibraryProperty>(value => Prefixed("", value));
         AddEnum<Interop.LtMatmulDescAttribute>(value => Prefixed("CUBLASLT_MATMUL_DESC_", value));
         AddEnum<Interop.LtPreferenceAttribute>(value => Prefixed("CUBLASLT_MATMUL_PREF_", value));
+        AddEnum<MatmulEpilogue>(value => Prefixed("CUBLASLT_EPILOGUE_", value)); // public, outside Interop, passed as is
         foreach (var field in typeof(Interop.CuFlags).GetFields(BindingFlags.Static | BindingFlags.Public).Where(f => f.IsLiteral))
         {
             constants.Add(new HeaderConstant("CU_" + ScreamingSnake(field.Name), Convert.ToInt64(field.GetRawConstantValue()), $"CuFlags.{field.Name}"));
@@ -132,6 +133,7 @@ internal static class InteropDeclarations
         typeof(Interop.CuFunctionAttribute), typeof(Interop.CuStreamCaptureMode), typeof(Interop.CublasOperation),
         typeof(Interop.CublasComputeType), typeof(Interop.CublasGemmAlgorithm), typeof(Interop.CudaDataType),
         typeof(Interop.LibraryProperty), typeof(Interop.LtMatmulDescAttribute), typeof(Interop.LtPreferenceAttribute),
+        typeof(MatmulEpilogue),
     ];
 
     /// <summary>Names the headers do not spell as prefix + SCREAMING_SNAKE_CASE of our member name.</summary>
@@ -141,6 +143,7 @@ internal static class InteropDeclarations
         ["CublasOperation.Transpose"] = "CUBLAS_OP_T",
         ["LtMatmulDescAttribute.TransA"] = "CUBLASLT_MATMUL_DESC_TRANSA",
         ["LtMatmulDescAttribute.TransB"] = "CUBLASLT_MATMUL_DESC_TRANSB",
+        ["MatmulEpilogue.None"] = "CUBLASLT_EPILOGUE_DEFAULT",
         ["CudaDataType.R32F"] = "CUDA_R_32F",
         ["CudaDataType.R64F"] = "CUDA_R_64F",
         ["CudaDataType.R16F"] = "CUDA_R_16F",

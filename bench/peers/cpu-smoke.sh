@@ -23,12 +23,12 @@ if [[ ! -x $root/usr/bin/python3 ]] || ! chroot "$root" python3 -c 'import torch
 fi
 
 # The repository and /tmp appear at the same paths inside, so run.sh's files and PYTHON's arguments resolve there.
+python="$(mktemp)"
+trap 'umount "$root$repo" "$root/tmp" 2>/dev/null || true; rm -f "$python"' EXIT
 for dir in "$repo" /tmp; do
   mkdir -p "$root$dir"
   mountpoint -q "$root$dir" || mount --bind "$dir" "$root$dir"
 done
-trap 'umount "$root$repo" "$root/tmp" 2>/dev/null || true' EXIT
-python="$(mktemp)"
 printf '#!/bin/sh\nexec chroot %q sh -c '\''cd "$0" && exec python3 "$@"'\'' "$PWD" "$@"\n' "$root" > "$python"
 chmod +x "$python"
 chroot "$root" python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Reflection;
+using System.Text.RegularExpressions;
 
 namespace NativeReft.Cuda;
 
@@ -6,10 +8,23 @@ namespace NativeReft.Cuda;
 /// <param name="FileName">The file name, e.g. "elementwise.cu".</param>
 /// <param name="Text">The source text.</param>
 /// <param name="Headers">Every kernels/*.cuh file, by the name an #include uses.</param>
-public sealed record KernelSource(string FileName, string Text, IReadOnlyList<KernelHeader> Headers)
+public sealed partial record KernelSource(string FileName, string Text, IReadOnlyList<KernelHeader> Headers)
 {
+    private IReadOnlyDictionary<string, int>? launchBounds;
+
     /// <summary>The file name without ".cu", e.g. "elementwise".</summary>
     public string Stem => Path.GetFileNameWithoutExtension(FileName);
+
+    /// <summary>
+    /// The most threads per block each kernel declares with <c>__launch_bounds__</c>, by kernel name; kernels that
+    /// declare none are absent (their limit is the device's, 1024, and what their registers allow).
+    /// </summary>
+    public IReadOnlyDictionary<string, int> LaunchBounds => launchBounds ??= LaunchBoundsPattern().Matches(Text)
+        .ToDictionary(m => m.Groups[2].Value, m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+
+    // The declaration on one line, as the emulator's build also requires: extern "C" __global__ __launch_bounds__(N, ...) void name(
+    [GeneratedRegex(@"extern ""C"" __global__ __launch_bounds__\(\s*(\d+)[^)]*\)\s*void\s+(\w+)\s*\(")]
+    private static partial Regex LaunchBoundsPattern();
 }
 
 /// <summary>A kernels/*.cuh header.</summary>

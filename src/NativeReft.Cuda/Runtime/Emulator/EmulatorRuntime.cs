@@ -219,18 +219,19 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
 
     /// <summary>
     /// The emulator has no registers or local memory to report; shared memory is host memory. What is reported
-    /// is the launch limit.
+    /// is the launch limit: the kernel's <c>__launch_bounds__</c>, else the device's 1024.
     /// </summary>
     public KernelAttributes GetAttributes(KernelFunction function)
     {
         ArgumentNullException.ThrowIfNull(function);
-        return new KernelAttributes(0, 0, 0, 1024);
+        return new KernelAttributes(0, 0, 0, MaxThreadsPerBlock(function));
     }
 
-    /// <inheritdoc />
+    /// <summary>Runs the kernel; a launch shape a GPU refuses (<see cref="LaunchLimits"/>) is refused here too.</summary>
     public void Launch(KernelFunction function, in LaunchConfig config, DeviceStream stream, void** arguments)
     {
         ArgumentNullException.ThrowIfNull(function);
+        LaunchLimits.Check(function.Name, config, MaxThreadsPerBlock(function));
         var emulated = RequireStream(stream);
         if (emulated.Recording is { } recording)
         {
@@ -245,6 +246,14 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
             throw new EmulatedKernelException(function.Name, LastError());
         }
     }
+
+    // Kernels built into the emulator come from kernels/*.cu, whose sources say their bounds; test kernel libraries
+    // declare none the emulator can read.
+    private static int MaxThreadsPerBlock(KernelFunction function) =>
+        KernelSources.All.FirstOrDefault(s => s.FileName == function.Module.FileName) is { } source
+            && source.LaunchBounds.TryGetValue(function.Name, out int bound)
+            ? bound
+            : LaunchLimits.MaxThreadsPerBlock;
 
     /// <inheritdoc />
     public DeviceGraph Capture(DeviceStream stream, Action record)

@@ -96,11 +96,21 @@ using Packed128 = Pack<T, 16 / sizeof(T)>;
 
 template <int W, typename T>
 __device__ __forceinline__ Pack<T, W> load_pack(const T* address) {
+#ifdef NATIVEREFT_EMULATOR
+    if (!emu::aligned(address, alignof(Pack<T, W>), "a Pack load")) {
+        return Pack<T, W>{};
+    }
+#endif
     return *reinterpret_cast<const Pack<T, W>*>(address);
 }
 
 template <int W, typename T>
 __device__ __forceinline__ void store_pack(T* address, const Pack<T, W>& value) {
+#ifdef NATIVEREFT_EMULATOR
+    if (!emu::aligned(address, alignof(Pack<T, W>), "a Pack store")) {
+        return;
+    }
+#endif
     *reinterpret_cast<Pack<T, W>*>(address) = value;
 }
 

@@ -61,6 +61,20 @@ extern thread_local ThreadState current __attribute__((tls_model("initial-exec")
 
 void syncthreads(const char* file, int line);
 
+// A GPU stops a kernel at a vector access not aligned to its size ("misaligned address"), where x86 carries on:
+// aligned() reports such an access as the launch's error (naming the kernel, block and thread) and returns false,
+// and the caller then skips it.
+void misaligned(const void* address, int alignment, const char* access);
+inline bool aligned(const void* address, std::size_t alignment, const char* access) {
+    std::uintptr_t bits = 0;
+    std::memcpy(&bits, &address, sizeof(bits));
+    if (bits % alignment == 0) {
+        return true;
+    }
+    misaligned(address, (int)alignment, access);
+    return false;
+}
+
 // Warp collectives. kind: what to compute; value: this lane's payload; argument: source lane, delta or lane
 // mask; width: the shuffle's segment. Returns this lane's result.
 enum class WarpOp : int { Sync, ShuffleIndex, ShuffleXor, ShuffleDown, ShuffleUp, Ballot, Any, All, MmaBf16, LoadMatrix, LoadMatrixTransposed };
@@ -154,10 +168,12 @@ inline void warp_matrix_op(const void* operands, WarpOp op) {
 } // namespace emu
 
 inline void load_matrix_x4(unsigned r[4], const void* row) {
+    ::emu::aligned(row, 16, "an ldmatrix row"); // reported; the collective still runs, so the warp does not stall
     const ::emu::MatrixLoad load{row, r};
     ::emu::warp_matrix_op(&load, ::emu::WarpOp::LoadMatrix);
 }
 inline void load_matrix_x4_transposed(unsigned r[4], const void* row) {
+    ::emu::aligned(row, 16, "an ldmatrix row");
     const ::emu::MatrixLoad load{row, r};
     ::emu::warp_matrix_op(&load, ::emu::WarpOp::LoadMatrixTransposed);
 }
@@ -171,7 +187,10 @@ void async_wait(int pending_groups);
 } // namespace emu
 
 inline void copy_async_16(void* shared_destination, const void* global_source, bool valid) {
-    ::emu::async_copy(shared_destination, global_source, 16, valid ? 16 : 0);
+    if (::emu::aligned(shared_destination, 16, "cp.async's 16-byte shared destination")
+        && (!valid || ::emu::aligned(global_source, 16, "cp.async's 16-byte global source"))) {
+        ::emu::async_copy(shared_destination, global_source, 16, valid ? 16 : 0);
+    }
 }
 inline void copy_async_commit() { ::emu::async_commit(); }
 template <int N>

@@ -702,6 +702,14 @@ static void load_matrix_fragments(const std::uint64_t* values, bool transposed) 
     }
 }
 
+void misaligned(const void* address, int alignment, const char* access) {
+    const Lane& lane = *worker.lane;
+    char text[32];
+    std::snprintf(text, sizeof(text), "%p", address);
+    lane.block->launch->fail(where(*lane.block) + ", thread " + format_dim(lane.index) + ": " + access + " at " + text +
+                             " is not " + std::to_string(alignment) + "-byte aligned (a GPU stops the kernel: misaligned address)");
+}
+
 void async_copy(void* destination, const void* source, int bytes, int valid_bytes) {
     Lane& lane = *worker.lane;
     lane.copies.push_back(PendingCopy{destination, source, bytes, valid_bytes, lane.committed_groups});

@@ -134,3 +134,8 @@ extern "C" __global__ void emutest_write_one_past(float* out, int n) {
         out[i] = 1.0f;
     }
 }
+
+// Copies four floats from x + offset with one 128-bit Pack load: misaligned unless offset is a multiple of 4.
+extern "C" __global__ void emutest_pack_copy(float* out, const float* x, int offset) {
+    store_pack<4>(out, load_pack<4>(x + offset));
+}

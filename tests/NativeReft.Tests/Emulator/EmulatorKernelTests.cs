@@ -169,6 +169,21 @@ public sealed class EmulatorKernelTests
     }
 
     [Test]
+    public void A_misaligned_128_bit_access_is_an_error_naming_the_kernel_and_thread()
+    {
+        // A GPU stops the kernel ("misaligned address") where x86 would read on; the emulator reports it.
+        var copy = module.GetFunction("emutest_pack_copy");
+        using var x = runtime.Upload<float>([1, 2, 3, 4, 5, 6, 7, 8]);
+        using var output = runtime.Allocate<float>(4);
+        var error = Assert.Throws<EmulatedKernelException>(() => runtime.Launch(copy, new LaunchConfig(1, 1), stream, output.Pointer, x.Pointer, 1));
+        Assert.That(error!.Message, Does.Contain("kernel emutest_pack_copy (emulator_tests.cu), block (0, 0, 0), thread (0, 0, 0)")
+            .And.Contain("a Pack load at").And.Contain("is not 16-byte aligned (a GPU stops the kernel: misaligned address)"));
+        // Aligned, the same kernel runs.
+        runtime.Launch(copy, new LaunchConfig(1, 1), stream, output.Pointer, x.Pointer, 4);
+        Assert.That(output.ToArray(), Is.EqualTo(new float[] { 5, 6, 7, 8 }));
+    }
+
+    [Test]
     public void A_captured_graph_replays_its_launches_and_copies()
     {
         var x = Emulated.RandomFloats(2, 512);

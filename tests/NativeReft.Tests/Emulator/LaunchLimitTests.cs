@@ -47,6 +47,16 @@ public sealed class LaunchLimitTests
     }
 
     [Test]
+    public void More_shared_memory_than_the_device_allows_is_refused()
+    {
+        using var output = runtime.Allocate<float>(4);
+        int limit = runtime.Properties.MaxSharedMemoryPerBlockOptIn;
+        var error = Assert.Throws<ArgumentException>(() => runtime.Launch(elementwise.GetFunction("fill_forward"),
+            new LaunchConfig(1, 32, limit + 1), stream, output.Pointer, 1f, 4L));
+        Assert.That(error!.Message, Does.Contain($"{limit + 1} B of shared memory per block; the device allows at most {limit}"));
+    }
+
+    [Test]
     public void A_block_of_1024_threads_runs()
     {
         using var output = runtime.Allocate<float>(1024);

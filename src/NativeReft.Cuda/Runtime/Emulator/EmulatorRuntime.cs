@@ -231,7 +231,7 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
     public void Launch(KernelFunction function, in LaunchConfig config, DeviceStream stream, void** arguments)
     {
         ArgumentNullException.ThrowIfNull(function);
-        LaunchLimits.Check(function.Name, config, MaxThreadsPerBlock(function));
+        LaunchLimits.Check(function.Name, config, MaxThreadsPerBlock(function), Properties.MaxSharedMemoryPerBlockOptIn);
         var emulated = RequireStream(stream);
         if (emulated.Recording is { } recording)
         {

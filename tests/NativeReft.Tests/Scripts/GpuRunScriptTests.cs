@@ -134,7 +134,7 @@ public sealed class GpuRunScriptTests
 
     private (int Exit, string Output) Run(int budget, (string Name, string Value)[]? environment = null, string[]? phases = null)
     {
-        var start = new ProcessStartInfo("bash") { WorkingDirectory = TestData.ProjectRoot, RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("bash") { WorkingDirectory = TestData.ProjectRoot };
         start.ArgumentList.Add(Path.Combine(TestData.ProjectRoot, "scripts", "gpu-run.sh"));
         foreach (string phase in phases ?? [])
         {
@@ -149,21 +149,11 @@ public sealed class GpuRunScriptTests
         {
             start.Environment[name] = value;
         }
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout + stderr.Result);
+        var (exit, stdout, stderr) = ExternalProcess.Run(start);
+        return (exit, stdout + stderr);
     }
 
-    private string ArchivedLogs()
-    {
-        var start = new ProcessStartInfo("tar", ["-tzf", Path.Combine(outFolder, "gpu-logs.tgz")]) { RedirectStandardOutput = true };
-        using var process = Process.Start(start)!;
-        string list = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return list;
-    }
+    private string ArchivedLogs() => ExternalProcess.Run(new ProcessStartInfo("tar", ["-tzf", Path.Combine(outFolder, "gpu-logs.tgz")])).Stdout;
 
     private void Write(string name, string text)
     {

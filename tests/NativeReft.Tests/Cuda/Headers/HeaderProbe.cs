@@ -156,29 +156,20 @@ internal sealed class HeaderProbe
 
     private static string RunTool(string file, string[] arguments)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        Process process;
+        (int Exit, string Stdout, string Stderr) result;
         try
         {
-            process = Process.Start(start)!;
+            result = ExternalProcess.Run(new ProcessStartInfo(file, arguments));
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             Assert.Fail($"cannot run {file}: {e.Message} (the probe needs g++, as the emulator build does)");
             throw;
         }
-        using var _ = process;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
+        if (result.Exit != 0)
         {
-            Assert.Fail($"{Path.GetFileName(file)} failed (exit {process.ExitCode}):\n{stderr.Result}{stdout}");
+            Assert.Fail($"{Path.GetFileName(file)} failed (exit {result.Exit}):\n{result.Stderr}{result.Stdout}");
         }
-        return stdout;
+        return result.Stdout;
     }
 }

@@ -37,19 +37,24 @@ internal static class InteropDeclarations
     public static readonly Type[] BindingClasses =
         [typeof(Interop.CudaDriver), typeof(Interop.Cublas), typeof(Interop.CublasLt), typeof(Interop.Nvrtc)];
 
-    public static IReadOnlyList<EntryPoint> EntryPoints() =>
-        BindingClasses
-            .SelectMany(type => type.GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public))
-            .Select(method => (method, import: method.GetCustomAttribute<LibraryImportAttribute>()))
-            .Where(pair => pair.import is not null)
-            .Select(pair => new EntryPoint(
-                pair.import!.LibraryName,
-                pair.import.EntryPoint ?? pair.method.Name,
-                $"{pair.method.DeclaringType!.Name}.{pair.method.Name}",
-                Abi(pair.method.ReturnType),
-                pair.method.GetParameters().Select(p => Abi(p.ParameterType)).ToArray()))
-            .OrderBy(entry => entry.Symbol, StringComparer.Ordinal)
-            .ToList();
+    /// <summary>Every [LibraryImport] method of <see cref="BindingClasses"/>, with its attribute.</summary>
+    public static IEnumerable<(MethodInfo Method, LibraryImportAttribute Import)> Imports() =>
+        from type in BindingClasses
+        from method in type.GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public)
+        let import = method.GetCustomAttribute<LibraryImportAttribute>()
+        where import is not null
+        select (method, import);
+
+    /// <summary>Every entry point, by symbol (read once: the tests ask for it again and again).</summary>
+    public static readonly IReadOnlyList<EntryPoint> EntryPoints = Imports()
+        .Select(i => new EntryPoint(
+            i.Import.LibraryName,
+            i.Import.EntryPoint ?? i.Method.Name,
+            $"{i.Method.DeclaringType!.Name}.{i.Method.Name}",
+            Abi(i.Method.ReturnType),
+            i.Method.GetParameters().Select(p => Abi(p.ParameterType)).ToArray()))
+        .OrderBy(entry => entry.Symbol, StringComparer.Ordinal)
+        .ToList();
 
     /// <summary>The C ABI of a managed parameter or return type as LibraryImport marshals it (blittable only).</summary>
     public static AbiValue Abi(Type type)

@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Runtime.InteropServices;
 using NativeReft.Cuda;
 
 namespace NativeReft.Tests.Cuda.Headers;
@@ -18,10 +17,8 @@ public sealed class InteropDeclarationsTests
     [Test]
     public void Every_struct_passed_to_a_library_is_mirrored()
     {
-        var passed = InteropDeclarations.BindingClasses
-            .SelectMany(type => type.GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public))
-            .Where(method => method.GetCustomAttributes(typeof(LibraryImportAttribute), false).Length > 0)
-            .SelectMany(method => method.GetParameters().Select(p => p.ParameterType))
+        var passed = InteropDeclarations.Imports()
+            .SelectMany(i => i.Method.GetParameters().Select(p => p.ParameterType))
             .Select(type => type.IsByRef || type.IsPointer ? type.GetElementType()! : type)
             .Where(type => type.IsValueType && !type.IsPrimitive && !type.IsEnum && type != typeof(void))
             .Distinct();

@@ -10,22 +10,34 @@ namespace NativeReft.Cuda;
 /// <param name="Headers">Every kernels/*.cuh file, by the name an #include uses.</param>
 public sealed partial record KernelSource(string FileName, string Text, IReadOnlyList<KernelHeader> Headers)
 {
-    private IReadOnlyDictionary<string, int>? launchBounds;
+    private IReadOnlyList<KernelDeclaration>? kernels;
 
     /// <summary>The file name without ".cu", e.g. "elementwise".</summary>
     public string Stem => Path.GetFileNameWithoutExtension(FileName);
+
+    /// <summary>The kernels the file declares, in source order, found as the emulator's build finds them.</summary>
+    public IReadOnlyList<KernelDeclaration> Kernels => kernels ??= DeclarationPattern().Matches(Text)
+        .Select(m => new KernelDeclaration(m.Groups[2].Value,
+            m.Groups[1].Success ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : null))
+        .ToArray();
 
     /// <summary>
     /// The most threads per block each kernel declares with <c>__launch_bounds__</c>, by kernel name; kernels that
     /// declare none are absent (their limit is the device's, 1024, and what their registers allow).
     /// </summary>
-    public IReadOnlyDictionary<string, int> LaunchBounds => launchBounds ??= LaunchBoundsPattern().Matches(Text)
-        .ToDictionary(m => m.Groups[2].Value, m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+    public IReadOnlyDictionary<string, int> LaunchBounds =>
+        Kernels.Where(k => k.MaxThreadsPerBlock is not null).ToDictionary(k => k.Name, k => k.MaxThreadsPerBlock!.Value);
 
-    // The declaration on one line, as the emulator's build also requires: extern "C" __global__ __launch_bounds__(N, ...) void name(
-    [GeneratedRegex(@"extern ""C"" __global__ __launch_bounds__\(\s*(\d+)[^)]*\)\s*void\s+(\w+)\s*\(")]
-    private static partial Regex LaunchBoundsPattern();
+    // As cmake/CMakeLists.txt finds them for the emulator's kernel tables: extern "C" __global__, launch bounds
+    // allowed before void (their first argument captured when it is a number), the name, "(".
+    [GeneratedRegex(@"extern\s+""C""\s+__global__\s+(?:__launch_bounds__\(\s*(\d+)?[^)]*\)\s+)?void\s+(\w+)\s*\(")]
+    private static partial Regex DeclarationPattern();
 }
+
+/// <summary>One kernel a kernels/*.cu file declares.</summary>
+/// <param name="Name">The kernel's name, e.g. "rmsnorm_forward".</param>
+/// <param name="MaxThreadsPerBlock">The first argument of its <c>__launch_bounds__</c>, or null without one.</param>
+public sealed record KernelDeclaration(string Name, int? MaxThreadsPerBlock);
 
 /// <summary>A kernels/*.cuh header.</summary>
 /// <param name="Name">The name an #include uses, e.g. "common.cuh".</param>

@@ -32,7 +32,7 @@ public sealed partial class KernelCompileTests
         Assert.That(image.Image, Is.Not.Empty);
         Assert.That(image.Warnings, Is.Empty, $"{fileName} ({architecture}) compiles with warnings:\n{image.Log}");
 
-        var declared = KernelNames(source.Text);
+        var declared = source.Kernels.Select(k => k.Name);
         Assert.That(image.Resources.Select(r => r.Kernel), Is.EquivalentTo(declared),
             "ptxas reports every extern \"C\" __global__ kernel of the file");
         foreach (var kernel in image.Resources)
@@ -110,13 +110,6 @@ public sealed partial class KernelCompileTests
     [TestCase("gfx90a")]
     public void Something_that_is_not_an_architecture_is_rejected(string architecture) =>
         Assert.That(() => NvrtcCompiler.ParseArchitecture(architecture), Throws.ArgumentException.With.Message.Contains("sm_90"));
-
-    private static string[] KernelNames(string source) =>
-        KernelDeclaration().Matches(source).Select(m => m.Groups[1].Value).ToArray();
-
-    // As cmake/CMakeLists.txt finds them for the emulator's kernel tables (launch bounds allowed before void).
-    [GeneratedRegex(@"extern\s+""C""\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+(\w+)\s*\(")]
-    private static partial Regex KernelDeclaration();
 
     [GeneratedRegex(@"#include\s+[""<]([^"">]+)["">]")]
     private static partial Regex IncludeLine();

@@ -70,6 +70,13 @@ internal sealed class EmulatorGraph(EmulatorRuntime runtime, List<Action<DeviceS
 /// <summary>The kernels the emulator library registered for one kernel file.</summary>
 internal sealed unsafe class EmulatorModule(CompiledKernel image) : KernelModule(image)
 {
+    /// <summary>
+    /// The thread limits its kernels declare with <c>__launch_bounds__</c>, read once from the embedded source: the
+    /// kernels/*.cu built into the emulator have one; a test kernel library's file has none, so no bounds.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> LaunchBounds { get; } =
+        KernelSources.All.FirstOrDefault(s => s.FileName == image.FileName)?.LaunchBounds ?? new Dictionary<string, int>();
+
     protected override nint FindFunction(string name)
     {
         nint kernel = emu_find_kernel(name);

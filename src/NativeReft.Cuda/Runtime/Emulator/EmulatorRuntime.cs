@@ -247,11 +247,8 @@ public sealed unsafe class EmulatorRuntime : IDeviceRuntime
         }
     }
 
-    // Kernels built into the emulator come from kernels/*.cu, whose sources say their bounds; test kernel libraries
-    // declare none the emulator can read.
     private static int MaxThreadsPerBlock(KernelFunction function) =>
-        KernelSources.All.FirstOrDefault(s => s.FileName == function.Module.FileName) is { } source
-            && source.LaunchBounds.TryGetValue(function.Name, out int bound)
+        function.Module is EmulatorModule module && module.LaunchBounds.TryGetValue(function.Name, out int bound)
             ? bound
             : LaunchLimits.MaxThreadsPerBlock;
 

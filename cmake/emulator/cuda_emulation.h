@@ -66,9 +66,7 @@ void syncthreads(const char* file, int line);
 // and the caller then skips it.
 void misaligned(const void* address, int alignment, const char* access);
 inline bool aligned(const void* address, std::size_t alignment, const char* access) {
-    std::uintptr_t bits = 0;
-    std::memcpy(&bits, &address, sizeof(bits));
-    if (bits % alignment == 0) {
+    if (reinterpret_cast<std::uintptr_t>(address) % alignment == 0) {
         return true;
     }
     misaligned(address, (int)alignment, access);

@@ -29,6 +29,9 @@ public sealed class CapturedStep : IDisposable
         this.staging = staging;
     }
 
+    /// <summary>The graph's work items (<see cref="DeviceGraph.Nodes"/>): what the step would launch op by op.</summary>
+    public int Nodes => graph.Nodes;
+
     /// <summary>Device memory the graph holds for itself (its activations and scratch).</summary>
     public long ReservedBytes => reservation.HeldBytes;
 

@@ -148,6 +148,10 @@ internal static partial class Interop
         [LibraryImport(Libraries.CudaDriver)]
         internal static partial CuResult cuGraphLaunch(nint graphExec, nint stream);
 
+        /// <summary>With <paramref name="nodes"/> null, the graph's node count.</summary>
+        [LibraryImport(Libraries.CudaDriver)]
+        internal static partial CuResult cuGraphGetNodes(nint graph, nint nodes, out nuint count);
+
         [LibraryImport(Libraries.CudaDriver)]
         internal static partial CuResult cuGraphDestroy(nint graph);
 

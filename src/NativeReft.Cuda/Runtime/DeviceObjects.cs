@@ -44,6 +44,9 @@ public abstract class DeviceGraph : DeviceObject
 {
     /// <summary>Replays the captured work on <paramref name="stream"/>.</summary>
     public abstract void Launch(DeviceStream stream);
+
+    /// <summary>The work items captured: kernel launches, copies and fills (a GEMM may be several on a GPU).</summary>
+    public abstract int Nodes { get; }
 }
 
 /// <summary>The compiled kernels of one kernels/*.cu file, loaded on a device.</summary>

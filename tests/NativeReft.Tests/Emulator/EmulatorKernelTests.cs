@@ -199,6 +199,7 @@ public sealed class EmulatorKernelTests
             host.CopyFromDeviceAsync(runtime, sums, graphStream);
         });
         Assert.That(host.Span.ToArray(), Is.All.EqualTo(0f), "capturing does not run the work");
+        Assert.That(graph.Nodes, Is.EqualTo(2), "the launch and the copy");
         n = 0; // the launch's arguments were copied when it was captured
         graph.Launch(graphStream);
         BlockSum.AssertClose(host.Span, ExpectedBlockSums(x, 2), "replayed");

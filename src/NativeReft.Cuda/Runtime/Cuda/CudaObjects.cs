@@ -100,6 +100,17 @@ internal sealed class CudaGraph(CudaRuntime runtime, GraphHandle graph, GraphExe
         Check(cuGraphLaunch(exec.DangerousGetHandle(), runtime.StreamOf(stream)));
     }
 
+    public override int Nodes
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(graph.IsClosed, this);
+            runtime.MakeCurrent();
+            Check(cuGraphGetNodes(graph.DangerousGetHandle(), 0, out nuint count));
+            return checked((int)count);
+        }
+    }
+
     protected override void Dispose(bool disposing)
     {
         if (disposing)

@@ -64,6 +64,8 @@ internal sealed class EmulatorGraph(EmulatorRuntime runtime, List<Action<DeviceS
         }
     }
 
+    public override int Nodes => steps.Count;
+
     protected override void Dispose(bool disposing) => disposed = true;
 }
 

@@ -28,6 +28,7 @@ public sealed class GraphGpuTests
         });
         stream.Synchronize();
         Assert.That(y.ToArray(), Is.All.Zero, "capturing records the work without running it");
+        Assert.That(graph.Nodes, Is.EqualTo(3), "one node per kernel launch");
 
         using var start = runtime.CreateTimingEvent();
         using var end = runtime.CreateTimingEvent();

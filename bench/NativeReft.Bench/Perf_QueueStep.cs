@@ -1,0 +1,101 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.NoEmit;
+using NativeReft.Cuda;
+using NativeReft.Model;
+using NativeReft.Reft;
+using NativeReft.Training;
+
+namespace NativeReft.Bench;
+
+/// <summary>
+/// The host's own cost of queuing one training step op by op, as the trainer queues every step on a GPU: the CUDA
+/// backend on the kernel emulator, the step captured as a graph, so nothing runs and the time is the host's alone
+/// (the tape, the memory pool, the staged tables, each launch's arguments; a GPU's driver adds its own cost per
+/// launch, not counted here). A rank-8 LoReFT at every layer, f7+l7, 8 sequences of 64 tokens. The "us/node"
+/// column divides the time by the graph's nodes: the launches, copies and fills the step queues.
+/// </summary>
+[Config(typeof(QueueStepConfig))]
+public class Perf_QueueStep
+{
+    private static readonly ConcurrentDictionary<string, int> NodesByShape = new();
+
+    private CudaBackend backend = null!;
+    private LlamaModel model = null!;
+    private InterventionSet set = null!;
+    private FixedBatchStep step = null!;
+
+    /// <summary>Model shape (from <see cref="ModelShapes"/>); the node count grows with its layers.</summary>
+    [Params("stories260K", "llama2c-15M")]
+    public string Shape { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        backend = CudaBackend.OpenEmulator();
+        var config = ModelShapes.ByName(Shape);
+        model = LlamaModel.Random(config, backend);
+        var reft = new ReftConfig { Rank = 8, Layers = LayerSpec.Parse("all", config.Layers), Positions = new PositionSpec(7, 7) };
+        set = InterventionSet.Create(reft, model, seed: 1);
+        step = new FixedBatchStep(model, set, SyntheticBatch.Create(8, 64, config.VocabSize));
+        step.Run(1e-4); // a capture needs the step run once: it fills the pool and sizes the staging
+        using var captured = backend.CaptureStep(step.Scalars, step.Queue);
+        NodesByShape[Shape] = captured.Nodes;
+    }
+
+    /// <summary>Queues the whole step into a graph, then releases it.</summary>
+    [Benchmark]
+    public void QueueStep()
+    {
+        using var captured = backend.CaptureStep(step.Scalars, step.Queue);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        step.Dispose();
+        set.Dispose();
+        model.Dispose();
+        backend.Dispose();
+    }
+
+    /// <summary>In process (the column reads the node counts the setup recorded), with the time per node.</summary>
+    private sealed class QueueStepConfig : ManualConfig
+    {
+        public QueueStepConfig()
+        {
+            AddJob(Job.Default.WithToolchain(InProcessNoEmitToolchain.Instance).WithId("host"));
+            AddColumn(new PerNodeColumn());
+        }
+    }
+
+    private sealed class PerNodeColumn : IColumn
+    {
+        public string Id => nameof(PerNodeColumn);
+        public string ColumnName => "us/node";
+        public bool AlwaysShow => true;
+        public ColumnCategory Category => ColumnCategory.Custom;
+        public int PriorityInCategory => 0;
+        public bool IsNumeric => false;
+        public UnitType UnitType => UnitType.Dimensionless;
+        public string Legend => "microseconds of host time per launch, copy or fill the step queues (mean / graph nodes)";
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
+        {
+            string shape = benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == nameof(Shape))?.Value?.ToString() ?? "";
+            return summary[benchmarkCase]?.ResultStatistics is { } stats && NodesByShape.TryGetValue(shape, out int nodes) && nodes > 0
+                ? (stats.Mean / 1000 / nodes).ToString("F2", CultureInfo.InvariantCulture) + $" ({nodes} nodes)"
+                : "-";
+        }
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
+        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+        public bool IsAvailable(Summary summary) => true;
+    }
+}

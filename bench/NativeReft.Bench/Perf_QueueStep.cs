@@ -75,27 +75,15 @@ public class Perf_QueueStep
         }
     }
 
-    private sealed class PerNodeColumn : IColumn
+    private sealed class PerNodeColumn() : BenchColumn(nameof(PerNodeColumn), "us/node", 0,
+        "microseconds of host time per launch, copy or fill the step queues (mean / graph nodes)", numeric: false)
     {
-        public string Id => nameof(PerNodeColumn);
-        public string ColumnName => "us/node";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => false;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "microseconds of host time per launch, copy or fill the step queues (mean / graph nodes)";
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
+        public override string GetValue(Summary summary, BenchmarkCase benchmarkCase)
         {
             string shape = benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == nameof(Shape))?.Value?.ToString() ?? "";
             return summary[benchmarkCase]?.ResultStatistics is { } stats && NodesByShape.TryGetValue(shape, out int nodes) && nodes > 0
                 ? (stats.Mean / 1000 / nodes).ToString("F2", CultureInfo.InvariantCulture) + $" ({nodes} nodes)"
                 : "-";
         }
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public bool IsAvailable(Summary summary) => true;
     }
 }

@@ -37,7 +37,7 @@ internal static class KernelWork
     }
 
     /// <summary>GB/s or TFLOP/s.</summary>
-    internal sealed class RateColumn(bool flops) : KernelColumn(flops ? "TFLOPs" : "GBps", flops ? "TFLOP/s" : "GB/s", flops ? 1 : 0,
+    internal sealed class RateColumn(bool flops) : BenchColumn(flops ? "TFLOPs" : "GBps", flops ? "TFLOP/s" : "GB/s", flops ? 1 : 0,
         flops ? "FLOPs per launch over the mean time, in 10^12 per second" : "bytes the op must move per launch over the mean time, in 10^9 per second")
     {
         public override string GetValue(Summary summary, BenchmarkCase benchmarkCase) =>
@@ -45,7 +45,7 @@ internal static class KernelWork
     }
 
     /// <summary>A memory-bound case's GB/s over the fastest device-to-device copy in the summary (the goal: 70%).</summary>
-    internal sealed class CopyShareColumn() : KernelColumn("OfCopy", "of copy", 2,
+    internal sealed class CopyShareColumn() : BenchColumn("OfCopy", "of copy", 2,
         $"a memory-bound case's GB/s (under {OpWork.MemoryBoundIntensity} FLOP/byte) over Perf_DeviceCopy's in the same run (--join); the goal is 70%")
     {
         public override string GetValue(Summary summary, BenchmarkCase benchmarkCase)
@@ -58,24 +58,5 @@ internal static class KernelWork
             }
             return (100 * rate / copy.Value).ToString("F0", CultureInfo.InvariantCulture) + "%";
         }
-    }
-
-    /// <summary>What the suite's numeric custom columns share.</summary>
-    internal abstract class KernelColumn(string id, string name, int priority, string legend) : IColumn
-    {
-        public string Id => id;
-        public string ColumnName => name;
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => priority;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => legend;
-
-        public abstract string GetValue(Summary summary, BenchmarkCase benchmarkCase);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public bool IsAvailable(Summary summary) => true;
     }
 }

@@ -228,26 +228,51 @@ public sealed class LlamaModel : IDisposable
             {
                 be.CopyRows(k, cache.Keys[l], batch, cache.Capacity, start);
                 be.CopyRows(v, cache.Values[l], batch, cache.Capacity, start);
+                ops.Done(k);
+                ops.Done(v);
                 (k, v) = (cache.Keys[l], cache.Values[l]);
             }
             var attention = ops.Attention(q, k, v, shape, mask);
+            ops.Done(q);
+            if (cache is null)
+            {
+                ops.Done(k);
+                ops.Done(v);
+            }
             var projected = ops.MatMul(attention, w.Wo, Slot.Projected);
             ops.Done(attention);
-            (x, norm) = ops.ResidualRmsNorm(x, projected, w.FfnNorm, c.NormEps, Slot.Norm);
+            var (sum, ffnNorm) = ops.ResidualRmsNorm(x, projected, w.FfnNorm, c.NormEps, Slot.Norm);
+            x = Advance(ops, x, sum);
             ops.Done(projected);
-            var gate = ops.MatMul(norm, w.WGate, Slot.Gate);
-            var up = ops.MatMul(norm, w.WUp, Slot.Up);
-            ops.Done(norm);
+            var gate = ops.MatMul(ffnNorm, w.WGate, Slot.Gate);
+            var up = ops.MatMul(ffnNorm, w.WUp, Slot.Up);
+            ops.Done(ffnNorm);
             var hidden = ops.SwiGlu(gate, up);
-            x = ops.ResidualLinear(x, hidden, w.WDown); // the down projection adds into the residual stream
+            ops.Done(gate);
+            ops.Done(up);
+            x = Advance(ops, x, ops.ResidualLinear(x, hidden, w.WDown)); // the down projection adds into the residual stream
             ops.Done(hidden);
 
             if (plan?.At(l) is { Count: > 0 } edits)
             {
-                x = ops.Intervene(x, edits); // pyreft's block_output: the layer's output, at the chosen rows
+                x = Advance(ops, x, ops.Intervene(x, edits)); // pyreft's block_output: the layer's output, at the chosen rows
             }
         }
-        return ops.RmsNorm(x, finalNorm, c.NormEps, Slot.Norm);
+        var final = ops.RmsNorm(x, finalNorm, c.NormEps, Slot.Norm);
+        ops.Done(x);
+        return final;
+    }
+
+    // The residual stream moves on to `next`; the forward is done with the tensor before it, unless the op wrote
+    // in place. A recorder keeps the tensors a backward reads, and frees the rest now: below the lowest intervened
+    // layer nothing is recorded, so those layers' activations do not outlive the layer.
+    private static Tensor Advance(IForwardOps ops, Tensor current, Tensor next)
+    {
+        if (!ReferenceEquals(current, next))
+        {
+            ops.Done(current);
+        }
+        return next;
     }
 
     private static int SequenceLength(int tokens, int batch)

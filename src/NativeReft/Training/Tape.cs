@@ -17,11 +17,13 @@ namespace NativeReft.Training;
 /// written in place; adding to it makes a new one.
 /// Memory: a gradient is released as soon as nothing needs it (its op's backward has run and it was not handed on
 /// to another tensor, or it was added into another gradient), so the backward pass holds a few gradients at a
-/// time, not one per op. Forward activations stay until the tape is disposed, except those the model is done with
-/// (<see cref="IForwardOps.Done"/>) and no backward reads: the inputs of Linear layers, the attention output (unless
-/// the backend's attention backward reuses it, <see cref="IBackend.AttentionForBackward"/>), the sublayer outputs
-/// (about 40% of a layer's activations). An intervention edits the residual stream in place, so the stream before
-/// the edit is not kept beside the stream after it.
+/// time, not one per op. The model tells the tape when its forward is done with each activation
+/// (<see cref="IForwardOps.Done"/>); the tape frees it then unless a recorded backward reads it. So a recorded layer
+/// keeps what its backward reads (the residual stream where a norm reads it, q, k, v, the gate and up projections,
+/// the attention output where the backend's attention backward reuses it, <see cref="IBackend.AttentionForBackward"/>)
+/// and frees the inputs of its Linear layers and its sublayer outputs (about 40% of its activations); a layer below
+/// the lowest intervened one, where nothing is recorded, keeps nothing past its forward. An intervention edits the
+/// residual stream in place, so the stream before the edit is not kept beside the stream after it.
 /// </summary>
 public sealed class Tape : IForwardOps, IDisposable
 {
@@ -41,6 +43,9 @@ public sealed class Tape : IForwardOps, IDisposable
 
     /// <summary>Ops recorded so far.</summary>
     public int RecordedOps => steps.Count;
+
+    /// <summary>Tensors the tape holds now (activations kept, gradients not yet released).</summary>
+    internal int HeldTensors => owned.Count;
 
     /// <summary>A zero tensor owned by the tape (released with it).</summary>
     public Tensor New(params int[] shape)

@@ -42,10 +42,15 @@ public static class ReftObjective
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
         var backend = model.Backend;
-        using var tape = new Tape(backend); // nothing is tracked without gradients, so nothing is recorded
-        var plan = set is null ? new InterventionPlan() : Plan(set, batch, null, tape);
-        var hidden = model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
-        var logits = tape.MatMul(tape.Gather(hidden, batch.LabelledRows), model.Classifier);
+        // Inference's ops: one set of working tensors that every layer reuses, and nothing recorded (a tape would
+        // record every layer above an intervention, and keep its activations, for a backward that never runs).
+        using var ops = new InferenceOps(backend, model.Config);
+        var plan = set is null ? new InterventionPlan() : Plan(set, batch, null, null);
+        var hidden = model.Hidden(ops, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
+        using var labelled = backend.Empty(batch.LabelledRows.Length, model.Config.Dim);
+        backend.GatherRows(hidden, batch.LabelledRows, labelled);
+        using var logits = backend.Empty(labelled.Rows, model.Config.VocabSize);
+        backend.MatMul(labelled, model.Classifier, logits);
         return backend.CrossEntropy(logits, batch.Targets, logits, 0); // in place: the logits are not read again
     }
 
@@ -63,14 +68,16 @@ public static class ReftObjective
         tape.Backward();
     }
 
-    internal static InterventionPlan Plan(InterventionSet set, ReftBatch batch, DropoutMasks? dropout, Tape tape)
+    // The interventions' rows in this batch; with dropout, each one's mask, made on the tape.
+    internal static InterventionPlan Plan(InterventionSet set, ReftBatch batch, DropoutMasks? dropout, Tape? tape)
     {
         var plan = new InterventionPlan();
         for (int i = 0; i < set.Interventions.Count; i++)
         {
             var intervention = set.Interventions[i];
             int[] rows = batch.InterventionRows(set, intervention);
-            var scale = dropout is null || rows.Length == 0 ? null : dropout.Create(tape, i, rows.Length, set.Config.Dim);
+            var scale = dropout is null || rows.Length == 0 ? null
+                : dropout.Create(tape ?? throw new ArgumentNullException(nameof(tape), "dropout masks are made on a tape"), i, rows.Length, set.Config.Dim);
             plan.Add(new AppliedIntervention(intervention, rows, scale));
         }
         return plan;

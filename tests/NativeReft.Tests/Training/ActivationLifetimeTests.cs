@@ -1,13 +1,16 @@
 using NativeReft.Backends.Cpu;
+using NativeReft.Cuda;
 using NativeReft.Model;
 using NativeReft.Reft;
+using NativeReft.Tests.Emulator;
 using NativeReft.Training;
 
 namespace NativeReft.Tests.Training;
 
 /// <summary>
 /// What the tape holds once the forward is done: the activations the recorded backwards read. Below the lowest
-/// intervened layer nothing is recorded, so those layers, however many, leave nothing behind.
+/// intervened layer nothing is recorded, so those layers, however many, leave nothing behind; evaluation records
+/// nothing at all.
 /// </summary>
 public sealed class ActivationLifetimeTests
 {
@@ -30,6 +33,31 @@ public sealed class ActivationLifetimeTests
     public void A_forward_without_interventions_keeps_nothing_but_its_output()
     {
         Assert.That(HeldAfterForward(4, intervened: []), Is.EqualTo(1), "the final norm's output");
+    }
+
+    [Test]
+    public void Evaluation_memory_does_not_grow_with_the_layers()
+    {
+        long two = EvaluationBytes(2), four = EvaluationBytes(4);
+        Assert.That(two, Is.GreaterThan(0));
+        Assert.That(four, Is.EqualTo(two), "device memory an evaluation takes beyond the weights, every layer intervened");
+    }
+
+    // The most device memory (emulator) ReftObjective.Loss holds beyond the model and interventions.
+    private static long EvaluationBytes(int layers)
+    {
+        using var backend = new CudaBackend(Emulated.Runtime);
+        var config = ModelShapes.Stories260K with { Layers = layers };
+        using var model = LlamaModel.Random(config, backend);
+        using var set = InterventionSet.Create(
+            new ReftConfig { Rank = 2, Layers = [.. Enumerable.Range(0, layers)], Positions = new PositionSpec(2, 2) }, model, seed: 1);
+        var batch = SyntheticBatch.Create(2, 24, config.VocabSize);
+        var pool = Emulated.Runtime.Pool;
+        long before = pool.BytesInUse;
+        pool.ResetPeak();
+        double loss = ReftObjective.Loss(model, set, batch);
+        Assert.That(double.IsFinite(loss), $"loss {loss}");
+        return pool.PeakBytesInUse - before;
     }
 
     // The tensors a tape holds after the forward of a random stories260K-shaped model of `layers` layers.

@@ -128,7 +128,7 @@ internal static class BenchCommand
                 {
                     captured = gpu.CaptureStep(step.Scalars, step.Queue);
                     error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"the step runs as one captured graph ({captured.Nodes:N0} launches, copies and fills; {captured.ReservedBytes / (double)(1L << 20):F0} MiB of device memory reserved for it)"));
+                        $"the step runs as one captured graph ({GraphNodes(captured)} launches, copies and fills; {captured.ReservedBytes / (double)(1L << 20):F1} MiB of device memory reserved for it)"));
                 }
                 catch (Exception e) when (graphMode == GraphMode.Auto && e is InvalidOperationException or CudaException)
                 {
@@ -211,6 +211,19 @@ internal static class BenchCommand
         "tensor-core" or "tensorcore" => AttentionPath.TensorCore,
         _ => throw new InputException($"unknown --attention '{text}': use auto, direct or tensor-core"),
     };
+
+    // The graph's node count, for the record; a driver that cannot say does not stop the benchmark.
+    private static string GraphNodes(CapturedStep captured)
+    {
+        try
+        {
+            return captured.Nodes.ToString("N0", CultureInfo.InvariantCulture);
+        }
+        catch (CudaException e)
+        {
+            return $"(node count unknown: {e.Message})";
+        }
+    }
 
     // Dense bf16 tensor-core peaks from NVIDIA's datasheets (without sparsity).
     private static double KnownPeakTflops(CudaBackend? gpu)

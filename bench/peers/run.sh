@@ -119,7 +119,8 @@ for p in $peers; do
   record "$p" "$log" "$rc" || failed=1
 done
 
-# The table: tokens/s, step, peak memory, trainable parameters, and NativeReft/peer. Both sides' ratio figure
+# The table: tokens/s, step, peak memory (in use, and held: PyTorch's reserved, NativeReft's pool with its cache),
+# trainable parameters, and NativeReft/peer. Both sides' ratio figure
 # is tokens per median step (nativereft's tokens_per_s is, the peers' tokens_per_s_median is); the peers'
 # tokens_per_s column is B * seq * steps / total time.
 "$python" - "$this_run" "$jsonl" <<'PY'
@@ -135,7 +136,7 @@ print(f"== peers: {first.get('shape')}, batch {first.get('batch')} x seq {first.
 native = next((r for r in rows if r.get("peer") == "nativereft" and "error" not in r), None)
 def per_median(r):
     return r.get("tokens_per_s_median", r.get("tokens_per_s"))
-print(f"{'run':<13} {'tokens/s':>11} {'median tok/s':>13} {'step ms':>9} {'peak GiB':>9} {'trainable':>12}  NativeReft/run")
+print(f"{'run':<13} {'tokens/s':>11} {'median tok/s':>13} {'step ms':>9} {'peak GiB':>9} {'held GiB':>9} {'trainable':>12}  NativeReft/run")
 for r in rows:
     name = r.get("peer", "?")
     if "error" in r:
@@ -147,8 +148,10 @@ for r in rows:
         ratio = f"{per_median(native) / per_median(r):.2f}x"
     trainable = r.get("trainable_params")
     trainable = f"{trainable:,}" if isinstance(trainable, int) else "-"
+    held = r.get("peak_reserved_gib")
+    held = f"{held:.2f}" if isinstance(held, (int, float)) else "-"
     print(f"{name:<13} {r['tokens_per_s']:>11,.0f} {per_median(r):>13,.0f} {r['step_ms']:>9.1f} "
-          f"{r['peak_gib']:>9.2f} {trainable:>12}  {ratio}")
+          f"{r['peak_gib']:>9.2f} {held:>9} {trainable:>12}  {ratio}")
 if native is None and any(r.get("peer") == "nativereft" for r in rows):
     print("nativereft gave no result: no ratios")
 PY

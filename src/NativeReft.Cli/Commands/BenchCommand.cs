@@ -157,6 +157,7 @@ internal static class BenchCommand
             double stepMs = times[timed / 2];
             double tokensPerSecond = sequences * length / (stepMs / 1000);
             double peakBytes = gpu?.Runtime.Pool.PeakBytesInUse ?? Process.GetCurrentProcess().PeakWorkingSet64;
+            double? heldBytes = gpu?.Runtime.Pool.PeakBytesHeld; // with the pool's cache: the device footprint
             double peakTflops = parse.GetValue(peak) > 0 ? parse.GetValue(peak) : KnownPeakTflops(gpu);
             double? mfu = peakTflops > 0 ? tokensPerSecond * 4.0 * parameters / (peakTflops * 1e12) : null;
 
@@ -166,7 +167,7 @@ internal static class BenchCommand
                 ? string.Create(CultureInfo.InvariantCulture, $"MFU {m * 100:F1}% of {peakTflops:F0} TFLOP/s bf16 (4 N = {4.0 * parameters / 1e9:F1} GFLOP per token)")
                 : "MFU: unknown peak for this device (pass --peak-tflops)");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"peak {(gpu is null ? "process" : "device")} memory {peakBytes / (1L << 30):F2} GiB"));
+                $"peak {(gpu is null ? "process" : "device")} memory {peakBytes / (1L << 30):F2} GiB{(heldBytes is { } held ? $" in use, {held / (1L << 30):F2} GiB held by the memory pool" : "")}"));
             bool graphed = captured is not null;
             captured?.Dispose();
             StepBreakdown.Totals? breakdown = null;
@@ -182,7 +183,7 @@ internal static class BenchCommand
             if (parse.GetValue(json))
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"engine\": \"nativereft\", \"device\": \"{backend.Name}\", \"shape\": \"{parse.GetValue(shape)}\", \"batch\": {sequences}, \"seq\": {length}, \"rank\": {reft.Rank}, \"positions\": \"{reft.Positions}\", \"tokens_per_s\": {tokensPerSecond:F1}, \"step_ms\": {stepMs:F2}, \"peak_gib\": {peakBytes / (1L << 30):F3}, \"mfu\": {(mfu is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "null")}, \"graph\": {(graphed ? "true" : "false")}{(breakdown is null ? "" : ", " + breakdown.JsonFields())}}}"));
+                    $"{{\"engine\": \"nativereft\", \"device\": \"{backend.Name}\", \"shape\": \"{parse.GetValue(shape)}\", \"batch\": {sequences}, \"seq\": {length}, \"rank\": {reft.Rank}, \"positions\": \"{reft.Positions}\", \"tokens_per_s\": {tokensPerSecond:F1}, \"step_ms\": {stepMs:F2}, \"peak_gib\": {peakBytes / (1L << 30):F3}, \"peak_reserved_gib\": {(heldBytes is { } h ? (h / (1L << 30)).ToString("F3", CultureInfo.InvariantCulture) : "null")}, \"mfu\": {(mfu is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "null")}, \"graph\": {(graphed ? "true" : "false")}{(breakdown is null ? "" : ", " + breakdown.JsonFields())}}}"));
             }
             return 0;
         });

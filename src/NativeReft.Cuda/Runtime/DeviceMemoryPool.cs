@@ -51,12 +51,19 @@ public sealed class DeviceMemoryPool : IDisposable
     /// <summary>The most <see cref="BytesInUse"/> has been since the pool was made or <see cref="ResetPeak"/>.</summary>
     public long PeakBytesInUse { get; private set; }
 
-    /// <summary>Starts the peak over from what is in use now.</summary>
+    /// <summary>
+    /// The most device memory the pool has held (blocks in use, reserved for graphs and cached) since it was made or
+    /// <see cref="ResetPeak"/>: its footprint on the device, what PyTorch calls reserved.
+    /// </summary>
+    public long PeakBytesHeld { get; private set; }
+
+    /// <summary>Starts both peaks over from what is in use and held now.</summary>
     public void ResetPeak()
     {
         lock (gate)
         {
             PeakBytesInUse = BytesInUse;
+            PeakBytesHeld = BytesInUse + BytesCached;
         }
     }
 
@@ -99,6 +106,7 @@ public sealed class DeviceMemoryPool : IDisposable
             live.Add(pointer, size);
             BytesInUse += size;
             PeakBytesInUse = Math.Max(PeakBytesInUse, BytesInUse);
+            PeakBytesHeld = Math.Max(PeakBytesHeld, BytesInUse + BytesCached); // only a device allocation raises it
             return pointer;
         }
     }

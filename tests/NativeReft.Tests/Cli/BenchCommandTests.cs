@@ -29,6 +29,9 @@ public sealed class BenchCommandTests
             Assert.That(output, Does.Contain("step replayed as one CUDA graph"));
             Assert.That(error, Does.Contain("the step runs as one captured graph"));
             Assert.That(root.GetProperty("graph").GetBoolean(), Is.True);
+            Assert.That(root.GetProperty("peak_reserved_gib").GetDouble(), Is.GreaterThanOrEqualTo(root.GetProperty("peak_gib").GetDouble()),
+                "the pool holds at least what is in use");
+            Assert.That(error, Does.Match(@"one captured graph \([0-9,]+ launches, copies and fills"));
             Assert.That(root.GetProperty("copy_gb_s").GetDouble(), Is.GreaterThan(0));
             Assert.That(root.GetProperty("compute_tflops").GetDouble() + root.GetProperty("memory_gb_s").GetDouble(), Is.GreaterThan(0));
         }

@@ -144,6 +144,22 @@ public sealed class DeviceMemoryPoolTests
     }
 
     [Test]
+    public void The_held_peak_counts_cached_blocks_and_the_in_use_peak_does_not()
+    {
+        var memory = new FakeDeviceMemory(1L << 30);
+        using var pool = new DeviceMemoryPool(memory);
+        pool.Return(pool.Rent(3L << 20)); // cached: held, not in use
+        pool.ResetPeak();
+        var small = pool.Rent(1L << 20); // a new size class: the device grows to 4 MiB
+        pool.Return(small);
+        var again = pool.Rent(3L << 20); // from the cache: the device does not grow
+        Assert.That(pool.PeakBytesInUse, Is.EqualTo(3L << 20));
+        Assert.That(pool.PeakBytesHeld, Is.EqualTo(4L << 20));
+        Assert.That(memory.Used, Is.EqualTo(pool.PeakBytesHeld), "held is what the device gave the pool");
+        pool.Return(again);
+    }
+
+    [Test]
     public void Out_of_memory_reports_the_request_and_the_free_bytes()
     {
         var memory = new FakeDeviceMemory(10L << 20);

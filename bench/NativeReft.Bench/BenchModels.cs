@@ -1,6 +1,8 @@
 using NativeReft.Backends;
 using NativeReft.IO;
 using NativeReft.Model;
+using NativeReft.Reft;
+using NativeReft.Training;
 
 namespace NativeReft.Bench;
 
@@ -53,5 +55,33 @@ public static class BenchModels
         }
         var config = ModelShapes.ByName(shape);
         return LlamaModel.FromWeights(config, RandomWeights(config), backend);
+    }
+}
+
+/// <summary>
+/// A model, a LoReFT of <c>rank</c> at every layer (positions f7+l7) and a fixed-batch training step over them,
+/// disposed together: what the training benchmarks time.
+/// </summary>
+public sealed class BenchStep : IDisposable
+{
+    public BenchStep(LlamaModel model, int rank, Func<LlamaConfig, ReftBatch> batch)
+    {
+        Model = model;
+        var reft = new ReftConfig { Rank = rank, Layers = [.. Enumerable.Range(0, model.Config.Layers)], Positions = new PositionSpec(7, 7) };
+        Set = InterventionSet.Create(reft, model, seed: 1);
+        Step = new FixedBatchStep(model, Set, batch(model.Config));
+    }
+
+    public LlamaModel Model { get; }
+
+    public InterventionSet Set { get; }
+
+    public FixedBatchStep Step { get; }
+
+    public void Dispose()
+    {
+        Step.Dispose();
+        Set.Dispose();
+        Model.Dispose();
     }
 }

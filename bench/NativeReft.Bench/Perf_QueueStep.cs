@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
@@ -9,7 +8,6 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.NoEmit;
 using NativeReft.Cuda;
 using NativeReft.Model;
-using NativeReft.Reft;
 using NativeReft.Training;
 
 namespace NativeReft.Bench;
@@ -27,9 +25,7 @@ public class Perf_QueueStep
     private static readonly ConcurrentDictionary<string, int> NodesByShape = new();
 
     private CudaBackend backend = null!;
-    private LlamaModel model = null!;
-    private InterventionSet set = null!;
-    private FixedBatchStep step = null!;
+    private BenchStep bench = null!;
 
     /// <summary>Model shape (from <see cref="ModelShapes"/>); the node count grows with its layers.</summary>
     [Params("stories260K", "llama2c-15M")]
@@ -39,13 +35,10 @@ public class Perf_QueueStep
     public void Setup()
     {
         backend = CudaBackend.OpenEmulator();
-        var config = ModelShapes.ByName(Shape);
-        model = LlamaModel.Random(config, backend);
-        var reft = new ReftConfig { Rank = 8, Layers = LayerSpec.Parse("all", config.Layers), Positions = new PositionSpec(7, 7) };
-        set = InterventionSet.Create(reft, model, seed: 1);
-        step = new FixedBatchStep(model, set, SyntheticBatch.Create(8, 64, config.VocabSize));
-        step.Run(1e-4); // a capture needs the step run once: it fills the pool and sizes the staging
-        using var captured = backend.CaptureStep(step.Scalars, step.Queue);
+        bench = new BenchStep(LlamaModel.Random(ModelShapes.ByName(Shape), backend), rank: 8,
+            config => SyntheticBatch.Create(8, 64, config.VocabSize));
+        bench.Step.Run(1e-4); // a capture needs the step run once: it fills the pool and sizes the staging
+        using var captured = backend.CaptureStep(bench.Step.Scalars, bench.Step.Queue);
         NodesByShape[Shape] = captured.Nodes;
     }
 
@@ -53,15 +46,13 @@ public class Perf_QueueStep
     [Benchmark]
     public void QueueStep()
     {
-        using var captured = backend.CaptureStep(step.Scalars, step.Queue);
+        using var captured = backend.CaptureStep(bench.Step.Scalars, bench.Step.Queue);
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        step.Dispose();
-        set.Dispose();
-        model.Dispose();
+        bench.Dispose();
         backend.Dispose();
     }
 

@@ -1,7 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using NativeReft.Backends.Cpu;
-using NativeReft.Model;
-using NativeReft.Reft;
 using NativeReft.Training;
 
 namespace NativeReft.Bench;
@@ -17,9 +15,7 @@ public class Perf_TrainStep
     private const int Batch = 4, PromptLength = 32, ResponseLength = 32, Tokens = Batch * (PromptLength + ResponseLength);
 
     private CpuBackend<float> backend = null!;
-    private LlamaModel model = null!;
-    private InterventionSet set = null!;
-    private FixedBatchStep step = null!;
+    private BenchStep bench = null!;
 
     /// <summary>Model shape; stories260K uses the real checkpoint when ../shared has it.</summary>
     [Params("stories260K", "llama2c-15M")]
@@ -29,25 +25,22 @@ public class Perf_TrainStep
     public void Setup()
     {
         backend = new CpuBackend<float>();
-        model = BenchModels.Load(Shape, backend);
-        var config4 = new ReftConfig { Rank = 4, Layers = [.. Enumerable.Range(0, model.Config.Layers)], Positions = new PositionSpec(7, 7) };
-        set = InterventionSet.Create(config4, model, seed: 1);
-        var rng = new Random(7);
-        var examples = Enumerable.Range(0, Batch).Select(i => new ReftExample(
-            [model.Config.BosId, .. Enumerable.Range(1, PromptLength + ResponseLength - 1).Select(_ => rng.Next(3, model.Config.VocabSize))],
-            PromptLength, i + 1)).ToArray();
-        step = new FixedBatchStep(model, set, new ReftBatch(examples));
+        bench = new BenchStep(BenchModels.Load(Shape, backend), rank: 4, config =>
+        {
+            var rng = new Random(7);
+            return new ReftBatch([.. Enumerable.Range(0, Batch).Select(i => new ReftExample(
+                [config.BosId, .. Enumerable.Range(1, PromptLength + ResponseLength - 1).Select(_ => rng.Next(3, config.VocabSize))],
+                PromptLength, i + 1))]);
+        });
     }
 
     [Benchmark(OperationsPerInvoke = Tokens)]
-    public double Step() => step.Run(1e-4).Loss;
+    public double Step() => bench.Step.Run(1e-4).Loss;
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        step.Dispose();
-        set.Dispose();
-        model.Dispose();
+        bench.Dispose();
         backend.Dispose();
     }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using NativeReft.Cuda;

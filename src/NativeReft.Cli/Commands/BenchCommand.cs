@@ -166,8 +166,9 @@ internal static class BenchCommand
             output.WriteLine(mfu is { } m
                 ? string.Create(CultureInfo.InvariantCulture, $"MFU {m * 100:F1}% of {peakTflops:F0} TFLOP/s bf16 (4 N = {4.0 * parameters / 1e9:F1} GFLOP per token)")
                 : "MFU: unknown peak for this device (pass --peak-tflops)");
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"peak {(gpu is null ? "process" : "device")} memory {peakBytes / (1L << 30):F2} GiB{(heldBytes is { } held ? $" in use, {held / (1L << 30):F2} GiB held by the memory pool" : "")}"));
+            output.WriteLine(gpu is null
+                ? $"peak process memory {DeviceMemoryText.Size(peakBytes)}"
+                : DeviceMemoryText.Peaks(gpu.Runtime.Pool));
             bool graphed = captured is not null;
             captured?.Dispose();
             StepBreakdown.Totals? breakdown = null;

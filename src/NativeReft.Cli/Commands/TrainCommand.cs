@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using NativeReft.Backends;
+using NativeReft.Cuda;
 using NativeReft.Reft;
 using NativeReft.Reporting;
 using NativeReft.Training;
@@ -115,6 +116,10 @@ internal static class TrainCommand
                 set.Save(dir);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"saved {Path.Combine(dir, InterventionSet.WeightsFile)}; loss {trainer.Losses[0]:F4} -> {trainer.Losses[^1]:F4}  {Sparkline.Render(trainer.Losses)}"));
+                if (backend is CudaBackend gpu)
+                {
+                    error.WriteLine(DeviceMemoryText.Peaks(gpu.Runtime.Pool)); // the weights, the steps and their cache
+                }
             }
             return 0;
         });

@@ -27,6 +27,7 @@ public sealed class BenchCommandTests
             Assert.That(output, Does.Match(@"device-to-device copy [0-9]+ GB/s").And.Contain("TFLOP/s").And.Contain("of copy"));
             Assert.That(output, Does.Match(@"memory-bound ops \(under 32 FLOP/byte\): [0-9.]+ ms moving [0-9.]+ GB, [0-9]+% of the copy bandwidth"));
             Assert.That(output, Does.Contain("step replayed as one CUDA graph"));
+            Assert.That(output, Does.Match(@"peak device memory [0-9.]+ (MiB|GiB) in use, [0-9.]+ (MiB|GiB) held by the memory pool"));
             Assert.That(error, Does.Contain("the step runs as one captured graph"));
             Assert.That(root.GetProperty("graph").GetBoolean(), Is.True);
             Assert.That(root.GetProperty("peak_reserved_gib").GetDouble(), Is.GreaterThanOrEqualTo(root.GetProperty("peak_gib").GetDouble()),

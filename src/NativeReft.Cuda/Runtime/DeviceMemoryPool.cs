@@ -7,21 +7,25 @@ namespace NativeReft.Cuda;
 /// call them at all).
 /// </summary>
 /// <remarks>
-/// Sizes round up to 512 bytes below 1 MiB and to whole MiB above, so nearby sizes share a class and the waste
-/// stays under 1 MiB per block. When the device is out of memory, the cached blocks are freed and the allocation
-/// tried once more before <see cref="DeviceOutOfMemoryException"/> is thrown. Blocks are not tied to a stream: a
+/// Sizes round up to classes 1/8 of a power of two apart (512 bytes at the least), so nearby sizes share a class
+/// and a block wastes at most 12.5%. A request whose class has no free block takes the smallest free block of up
+/// to twice its size before it asks the device: a trainer's batches change length from step to step, and without
+/// that every new length would allocate anew and the cache would grow with blocks no later step fits. When the
+/// device is out of memory, the cached blocks are freed and the allocation tried once more before
+/// <see cref="DeviceOutOfMemoryException"/> is thrown. Blocks are not tied to a stream: a
 /// block freed while kernels on another stream may still use it must be synchronized first (NativeReft runs a
 /// training step on one stream). Thread-safe.
 /// </remarks>
 public sealed class DeviceMemoryPool : IDisposable
 {
-    private const long SmallRounding = 512;
-    private const long LargeRounding = 1L << 20;
+    private const long MinimumBlock = 512;
+    private const int ClassesPerDoubling = 8;
+    private const long LargestFit = 2; // a free block up to this many times the request serves it
 
     private readonly IDeviceMemory memory;
     private readonly bool exactSizes;
     private readonly object gate = new();
-    private readonly Dictionary<long, Stack<DevicePointer>> cached = new();
+    private readonly SortedList<long, Stack<DevicePointer>> cached = new(); // by class size, for the best fit
     private readonly Dictionary<DevicePointer, long> live = new();
     private readonly List<PoolReservation> reservations = [];
     private PoolReservation? recording;
@@ -70,12 +74,13 @@ public sealed class DeviceMemoryPool : IDisposable
     /// <summary>Bytes in cached (free) blocks.</summary>
     public long BytesCached { get; private set; }
 
-    /// <summary>The size class of a request: what a block for it really holds.</summary>
+    /// <summary>The size class of a request: 512 bytes at the least, else a multiple of 1/8 of the power of two below it.</summary>
     public static long RoundSize(long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
-        long rounding = bytes < LargeRounding ? SmallRounding : LargeRounding;
-        return checked((bytes + rounding - 1) / rounding * rounding);
+        long below = bytes <= 1 ? 1 : 1L << (63 - (int)long.LeadingZeroCount(bytes - 1)); // the power of two under bytes
+        long step = Math.Max(MinimumBlock, below / ClassesPerDoubling);
+        return checked((bytes + step - 1) / step * step);
     }
 
     /// <summary>A block of at least <paramref name="bytes"/>; give it back with <see cref="Return"/>.</summary>
@@ -87,9 +92,10 @@ public sealed class DeviceMemoryPool : IDisposable
         {
             ObjectDisposedException.ThrowIf(disposed, this);
             DevicePointer pointer;
-            if (cached.TryGetValue(size, out var blocks) && blocks.Count > 0)
+            if (FreeClass(size) is { } free)
             {
-                pointer = blocks.Pop();
+                pointer = cached[free].Pop();
+                size = free;
                 BytesCached -= size;
                 CacheHits++;
             }
@@ -173,7 +179,7 @@ public sealed class DeviceMemoryPool : IDisposable
             recording = null;
             foreach (var (size, blocks) in cached)
             {
-                var kept = new Stack<DevicePointer>();
+                var kept = new List<DevicePointer>();
                 foreach (var pointer in blocks)
                 {
                     if (reservation.Touched.Contains(pointer))
@@ -184,10 +190,14 @@ public sealed class DeviceMemoryPool : IDisposable
                     }
                     else
                     {
-                        kept.Push(pointer);
+                        kept.Add(pointer);
                     }
                 }
-                cached[size] = kept;
+                blocks.Clear();
+                for (int i = kept.Count - 1; i >= 0; i--)
+                {
+                    blocks.Push(kept[i]); // the order they were in
+                }
             }
             PeakBytesInUse = Math.Max(PeakBytesInUse, BytesInUse);
         }
@@ -261,6 +271,28 @@ public sealed class DeviceMemoryPool : IDisposable
             BytesInUse = 0;
             disposed = true;
         }
+    }
+
+    // The class to serve `size` from: its own when a block is free there, else the smallest free one up to
+    // LargestFit times larger (exact sizes only in check mode, where a block must end where its request does).
+    private long? FreeClass(long size)
+    {
+        long largest = exactSizes ? size : size * LargestFit;
+        var sizes = cached.Keys;
+        int lo = 0, hi = sizes.Count;
+        while (lo < hi) // the first class not smaller than size
+        {
+            int mid = (lo + hi) / 2;
+            (lo, hi) = sizes[mid] < size ? (mid + 1, hi) : (lo, mid);
+        }
+        for (int i = lo; i < sizes.Count && sizes[i] <= largest; i++)
+        {
+            if (cached.GetValueAtIndex(i).Count > 0)
+            {
+                return sizes[i];
+            }
+        }
+        return null;
     }
 
     private DevicePointer AllocateFromDevice(long size)

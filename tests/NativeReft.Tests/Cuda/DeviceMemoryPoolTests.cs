@@ -124,10 +124,52 @@ public sealed class DeviceMemoryPoolTests
     [TestCase(1, 512)]
     [TestCase(512, 512)]
     [TestCase(513, 1024)]
+    [TestCase(4097, 4608)] // above 4 KiB, classes are 1/8 of the power of two below apart
     [TestCase((1 << 20) - 1, 1 << 20)]
-    [TestCase((1 << 20) + 1, 2 << 20)]
-    public void Sizes_round_to_512_bytes_below_a_MiB_and_to_MiBs_above(long bytes, long rounded) =>
+    [TestCase((1 << 20) + 1, (1 << 20) + (128 << 10))]
+    [TestCase(32L << 20, 32L << 20)] // Llama-2-7B, 4096 rows x dim 4096 in bf16: exact
+    [TestCase(4096L * 11008 * 2, 88L << 20)] // and x hidden 11008: 86 MiB, 2.3% wasted
+    public void Sizes_round_to_classes_an_eighth_of_a_power_of_two_apart(long bytes, long rounded) =>
         Assert.That(DeviceMemoryPool.RoundSize(bytes), Is.EqualTo(rounded));
+
+    [Test]
+    public void A_request_takes_the_smallest_free_block_up_to_twice_its_size()
+    {
+        var memory = new FakeDeviceMemory(1L << 30);
+        using var pool = new DeviceMemoryPool(memory);
+        var (small, large, huge) = (pool.Rent(5L << 20), pool.Rent(8L << 20), pool.Rent(20L << 20));
+        pool.Return(huge);
+        pool.Return(large);
+        pool.Return(small);
+        Assert.That(pool.Rent(6L << 20), Is.EqualTo(large), "6 MiB has no free block of its class: the 8 MiB one, not the 20 MiB one");
+        Assert.That(pool.BytesInUse, Is.EqualTo(8L << 20), "the block's own size is in use");
+        Assert.That(pool.Rent(9L << 20), Is.Not.EqualTo(huge), "20 MiB is more than twice 9 MiB: a new block");
+        Assert.That(memory.Allocations, Is.EqualTo(4));
+    }
+
+    [Test]
+    public void Batches_of_changing_length_stop_allocating()
+    {
+        // A trainer's steps: each rents a few tensors whose sizes scale with the batch's length, then returns them.
+        var memory = new FakeDeviceMemory(1L << 34);
+        using var pool = new DeviceMemoryPool(memory);
+        var rng = new Random(5);
+        long[] widths = [4096 * 2, 11008 * 2, 32000 * 2];
+        int[] allocationsAfter = new int[200];
+        for (int s = 0; s < allocationsAfter.Length; s++)
+        {
+            long rows = 8 * rng.Next(100, 513);
+            var blocks = widths.SelectMany(w => Enumerable.Repeat(rows * w, 3)).Select(pool.Rent).ToArray();
+            foreach (var block in blocks)
+            {
+                pool.Return(block);
+            }
+            allocationsAfter[s] = memory.Allocations;
+        }
+        int late = allocationsAfter[^1] - allocationsAfter[99];
+        Assert.That(late, Is.LessThanOrEqualTo(2), $"device allocations in the last 100 of 200 steps (first 100: {allocationsAfter[99]})");
+        Assert.That(pool.BytesCached, Is.LessThan(4 * 3 * widths.Sum() * 8 * 512), "the cache stays within a few of the longest steps");
+    }
 
     [Test]
     public void When_the_device_is_full_the_cache_is_released_and_the_allocation_retried()

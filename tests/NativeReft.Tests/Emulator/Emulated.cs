@@ -44,6 +44,9 @@ internal static class Emulated
     /// <summary>A separate runtime in check mode (guarded allocations); the caller disposes it.</summary>
     public static EmulatorRuntime OpenChecked() => Open(check: true);
 
+    /// <summary>A separate runtime, with a memory pool of its own (nothing cached yet); the caller disposes it.</summary>
+    public static EmulatorRuntime OpenSeparate() => Open(check: false);
+
     private static EmulatorRuntime Open(bool check)
     {
         if (!EmulatorRuntime.IsAvailable)

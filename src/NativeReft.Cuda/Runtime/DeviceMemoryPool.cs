@@ -179,9 +179,11 @@ public sealed class DeviceMemoryPool : IDisposable
             recording = null;
             foreach (var (size, blocks) in cached)
             {
-                var kept = new List<DevicePointer>();
-                foreach (var pointer in blocks)
+                var all = blocks.ToArray(); // top first
+                blocks.Clear();
+                for (int i = all.Length - 1; i >= 0; i--) // bottom first: the blocks left keep their order
                 {
+                    var pointer = all[i];
                     if (reservation.Touched.Contains(pointer))
                     {
                         reservation.Held.Add((pointer, size));
@@ -190,13 +192,8 @@ public sealed class DeviceMemoryPool : IDisposable
                     }
                     else
                     {
-                        kept.Add(pointer);
+                        blocks.Push(pointer);
                     }
-                }
-                blocks.Clear();
-                for (int i = kept.Count - 1; i >= 0; i--)
-                {
-                    blocks.Push(kept[i]); // the order they were in
                 }
             }
             PeakBytesInUse = Math.Max(PeakBytesInUse, BytesInUse);

@@ -199,6 +199,13 @@ public sealed class LlamaModel : IDisposable
         Run(ops, tokens, batch, SequenceLength(tokens.Length, batch), positions, null, mask, plan);
 
     /// <summary>
+    /// The same on the model's inference ops: nothing recorded, one set of working tensors every layer reuses (an
+    /// evaluation). The result is one of those tensors, valid until the model's next call.
+    /// </summary>
+    internal Tensor Hidden(ReadOnlySpan<int> tokens, int batch, int[] positions, bool[]? mask, Reft.InterventionPlan plan) =>
+        Hidden(inference, tokens, batch, positions, mask, plan);
+
+    /// <summary>
     /// Runs the decoder layers and the final norm; returns (batch * seqLen, dim). With a cache, K and V are appended
     /// to it and attention reads the whole cache.
     /// </summary>
@@ -224,21 +231,17 @@ public sealed class LlamaModel : IDisposable
             ops.Done(norm);
             ops.Rope(q, ropeCos, ropeSin, positions, c.Heads);
             ops.Rope(k, ropeCos, ropeSin, positions, c.KvHeads);
+            var (keys, values) = (k, v);
             if (cache is not null)
             {
                 be.CopyRows(k, cache.Keys[l], batch, cache.Capacity, start);
                 be.CopyRows(v, cache.Values[l], batch, cache.Capacity, start);
-                ops.Done(k);
-                ops.Done(v);
-                (k, v) = (cache.Keys[l], cache.Values[l]);
+                (keys, values) = (cache.Keys[l], cache.Values[l]);
             }
-            var attention = ops.Attention(q, k, v, shape, mask);
+            var attention = ops.Attention(q, keys, values, shape, mask);
             ops.Done(q);
-            if (cache is null)
-            {
-                ops.Done(k);
-                ops.Done(v);
-            }
+            ops.Done(k);
+            ops.Done(v);
             var projected = ops.MatMul(attention, w.Wo, Slot.Projected);
             ops.Done(attention);
             var (sum, ffnNorm) = ops.ResidualRmsNorm(x, projected, w.FfnNorm, c.NormEps, Slot.Norm);

@@ -42,11 +42,10 @@ public static class ReftObjective
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
         var backend = model.Backend;
-        // Inference's ops: one set of working tensors that every layer reuses, and nothing recorded (a tape would
-        // record every layer above an intervention, and keep its activations, for a backward that never runs).
-        using var ops = new InferenceOps(backend, model.Config);
+        // On the model's inference ops, not a tape: a tape would record every layer above an intervention, and keep
+        // its activations, for a backward that never runs.
         var plan = set is null ? new InterventionPlan() : Plan(set, batch, null, null);
-        var hidden = model.Hidden(ops, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
+        var hidden = model.Hidden(batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
         using var labelled = backend.Empty(batch.LabelledRows.Length, model.Config.Dim);
         backend.GatherRows(hidden, batch.LabelledRows, labelled);
         using var logits = backend.Empty(labelled.Rows, model.Config.VocabSize);

@@ -70,13 +70,9 @@ public sealed class ActivationLifetimeTests
         using var model = LlamaModel.Random(config, backend);
         var batch = SyntheticBatch.Create(2, 24, config.VocabSize);
         using var tape = new Tape(backend);
-        var plan = new InterventionPlan();
         using var set = intervened.Length == 0 ? null : InterventionSet.Create(
             new ReftConfig { Rank = 2, Layers = intervened, Positions = new PositionSpec(2, 2) }, model, seed: 1);
-        if (set is not null)
-        {
-            plan = ReftObjective.Plan(set, batch, null, tape);
-        }
+        var plan = set is null ? new InterventionPlan() : ReftObjective.Plan(set, batch, null, tape);
         model.Hidden(tape, batch.Tokens, batch.Size, batch.Positions, batch.Mask, plan);
         return tape.HeldTensors;
     }
